@@ -1,0 +1,92 @@
+package core
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/registry"
+)
+
+// link is one compiled link of a chain.
+type link struct {
+	name   string
+	inst   registry.Instance
+	cond   func(*http.Request) bool
+	source string // the condition's source, for the admin API
+}
+
+// compose builds a chain once, at config load: the last link wraps the
+// handler, the first link is outermost. Each plugin's own handler is guarded
+// so that a panic inside it becomes a 500 attributed to that plugin; a link
+// whose condition does not hold passes straight to the next one.
+func compose(links []link, final http.Handler, panics *prometheus.CounterVec, log *slog.Logger) http.Handler {
+	h := guard("", final, nil, log)
+	for i := len(links) - 1; i >= 0; i-- {
+		l := links[i]
+		wrapped := guard(l.name, l.inst.Wrap(h), panics.WithLabelValues(l.name), log)
+		if l.cond != nil {
+			h = &conditional{cond: l.cond, yes: wrapped, no: h}
+		} else {
+			h = wrapped
+		}
+	}
+	return h
+}
+
+// conditional runs the plugin when the condition holds and skips it otherwise.
+type conditional struct {
+	cond    func(*http.Request) bool
+	yes, no http.Handler
+}
+
+func (c *conditional) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c.cond(r) {
+		c.yes.ServeHTTP(w, r)
+		return
+	}
+	c.no.ServeHTTP(w, r)
+}
+
+// guarded recovers a panic raised by its own handler. Because the handler's
+// next is guarded too, a panic that reaches a guard was raised by the plugin
+// it guards (or, for the innermost guard, by the route's handler).
+type guarded struct {
+	plugin  string
+	next    http.Handler
+	counter prometheus.Counter
+	log     *slog.Logger
+}
+
+func guard(plugin string, next http.Handler, counter prometheus.Counter, log *slog.Logger) http.Handler {
+	return &guarded{plugin: plugin, next: next, counter: counter, log: log}
+}
+
+func (g *guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.recovered(w, r, p)
+		}
+	}()
+	g.next.ServeHTTP(w, r)
+}
+
+func (g *guarded) recovered(w http.ResponseWriter, r *http.Request, p any) {
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	if g.counter != nil {
+		g.counter.Inc()
+	}
+	where := "handler"
+	if g.plugin != "" {
+		where = "plugin"
+	}
+	g.log.Error("panic recovered", where, g.plugin, "method", r.Method, "path", r.URL.Path,
+		"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+	handlers.JSONError(w, http.StatusInternalServerError, "internal server error")
+}

@@ -1,0 +1,122 @@
+package core
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchyard/switchyard/core/config"
+	"github.com/switchyard/switchyard/core/handlers"
+)
+
+// fastPaths builds the paths that bypass every chain: /health, /metrics,
+// /static/*, the admin routes, and the routes named in
+// performance.routing.fast_paths (served by their handler alone).
+func (b *builder) fastPaths() fastPaths {
+	h, s, cfg := b.h, b.snap, b.cfg
+	f := fastPaths{exact: map[string]http.Handler{}}
+	health := healthHandler(s.Version)
+	f.exact["/health"] = h.instrument(h.metrics.route("/health"), health)
+	f.exact["/metrics"] = h.instrument(h.metrics.route("/metrics"), promhttp.HandlerFor(h.metrics.reg, promhttp.HandlerOpts{
+		EnableOpenMetrics: true,
+		ErrorLog:          slogErrorLog(h.log),
+	}))
+	// /static/* is always a fast path; without a root directory it answers 404.
+	var static http.Handler = http.HandlerFunc(notFound)
+	if cfg.Static.Root != "" {
+		if st, err := handlers.Static(cfg.Static.Root); err == nil {
+			static = http.StripPrefix("/static", staticRest(st))
+		} else {
+			h.log.Debug("static.root is not a directory: /static/* answers 404", "root", cfg.Static.Root, "err", err)
+		}
+	}
+	f.prefixes = append(f.prefixes, fastPrefix{"/static/", h.instrument(h.metrics.route("/static/*"), static)})
+	if cfg.Server.Admin.Enabled {
+		admin := h.adminHandler(s)
+		f.exact[s.adminPrefix] = admin
+		f.prefixes = append(f.prefixes, fastPrefix{s.adminPrefix + "/", admin})
+	}
+	// User fast paths: the matching routes' handlers, without their chains.
+	bare := chi.NewMux()
+	for i, rt := range cfg.Routes {
+		pattern, err := config.ExpandPattern(rt.Path)
+		if err != nil {
+			continue
+		}
+		for _, fp := range cfg.Performance.Routing.FastPaths {
+			if fp != rt.Path || isBuiltinFast(fp) {
+				continue
+			}
+			final, _, err := b.handler(fmt.Sprintf("routes[%d].handler", i), rt.Handler)
+			if err != nil {
+				continue
+			}
+			ep := h.instrument(h.metrics.route(rt.Path), final)
+			_ = safeRoute(func() {
+				if ms := routeMethods(rt.Methods); len(ms) > 0 {
+					for _, m := range ms {
+						bare.Method(m, pattern, ep)
+					}
+				} else {
+					bare.Handle(pattern, ep)
+				}
+			})
+			if !strings.ContainsAny(pattern, "{*") {
+				f.exact[pattern] = bare
+			} else {
+				f.prefixes = append(f.prefixes, fastPrefix{literalPrefix(pattern), matchOr(bare, s)})
+			}
+		}
+	}
+	return f
+}
+
+func isBuiltinFast(p string) bool {
+	return p == "/health" || p == "/metrics" || p == "/static/*"
+}
+
+// literalPrefix is the part of a pattern before its first parameter.
+func literalPrefix(p string) string {
+	if i := strings.IndexAny(p, "{*"); i >= 0 {
+		return p[:i]
+	}
+	return p
+}
+
+// matchOr serves from the bare router when it has the path, else from the
+// snapshot's full router.
+func matchOr(bare *chi.Mux, s *Snapshot) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bare.Match(chi.NewRouteContext(), r.Method, r.URL.Path) {
+			bare.ServeHTTP(w, r)
+			return
+		}
+		s.router.ServeHTTP(w, r)
+	})
+}
+
+// staticRest serves the path below /static/ from the static handler, which
+// reads the route wildcard: give it one.
+func staticRest(st http.Handler) http.Handler {
+	mux := chi.NewMux()
+	mux.Handle("/*", st)
+	return mux
+}
+
+func healthHandler(version string) http.Handler {
+	body := []byte(`{"status":"ok","config_version":"` + version + `"}` + "\n")
+	ctype := []string{"application/json"}
+	nocache := []string{"no-store"}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd["Content-Type"] = ctype
+		hd["Cache-Control"] = nocache
+		if r.Method == http.MethodHead {
+			return
+		}
+		_, _ = w.Write(body)
+	})
+}

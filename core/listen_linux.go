@@ -1,0 +1,75 @@
+package core
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+)
+
+// listenBacklog opens a TCP listener whose accept queue is backlog long (the
+// kernel caps it at net.core.somaxconn). The standard library always uses
+// somaxconn, so the socket is made by hand.
+func listenBacklog(addr string, backlog int) (net.Listener, error) {
+	if backlog <= 0 {
+		return net.Listen("tcp", addr)
+	}
+	ap, err := resolve(addr)
+	if err != nil {
+		return nil, err
+	}
+	family := syscall.AF_INET
+	var sa syscall.Sockaddr
+	if ap.Addr().Is4() {
+		sa = &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		family = syscall.AF_INET6
+		sa = &syscall.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	}
+	fd, err := syscall.Socket(family, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC|syscall.SOCK_NONBLOCK, syscall.IPPROTO_TCP)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: socket: %w", addr, err)
+	}
+	fail := func(op string, err error) (net.Listener, error) {
+		syscall.Close(fd)
+		return nil, fmt.Errorf("listen %s: %s: %w", addr, op, err)
+	}
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); err != nil {
+		return fail("setsockopt", err)
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if err := syscall.Listen(fd, backlog); err != nil {
+		return fail("listen", err)
+	}
+	f := os.NewFile(uintptr(fd), "tcp:"+addr)
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// resolve turns host:port into an address; an empty host listens on all
+// IPv4 addresses, "localhost" on 127.0.0.1.
+func resolve(addr string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	switch host {
+	case "":
+		host = "0.0.0.0"
+	case "localhost":
+		host = "127.0.0.1"
+	}
+	tcp, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	ap := tcp.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}

@@ -1,0 +1,121 @@
+package core
+
+import (
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/switchyard/switchyard/registry"
+)
+
+// hostMetrics are created once per host: reloads reuse them, so series never
+// reset and nothing is registered twice.
+type hostMetrics struct {
+	reg       *prometheus.Registry
+	factory   *registry.Metrics
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
+	conns     prometheus.Gauge
+	panics    *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+	lastOK    prometheus.Gauge
+	lastOKTS  prometheus.Gauge
+	condHits  prometheus.Counter
+	condMiss  prometheus.Counter
+}
+
+func newHostMetrics() *hostMetrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := registry.NewMetrics(reg)
+	m := &hostMetrics{reg: reg, factory: f}
+	m.requests = f.Counter("http_requests_total", "HTTP requests by route pattern, method and status code.", "route", "method", "code")
+	m.duration = f.Histogram(prometheus.HistogramOpts{
+		Name:                            "http_request_duration_seconds",
+		Help:                            "Time to serve a request, by route pattern.",
+		Buckets:                         []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		NativeHistogramBucketFactor:     1.1,
+		NativeHistogramMaxBucketNumber:  160,
+		NativeHistogramMinResetDuration: time.Hour,
+	}, "route")
+	m.inFlight = f.Gauge("http_requests_in_flight", "Requests being served.").WithLabelValues()
+	m.conns = f.Gauge("connections_active", "Open client connections.").WithLabelValues()
+	m.panics = f.Counter("plugin_panics_total", "Panics recovered inside plugins, by plugin instance.", "plugin")
+	m.reloads = f.Counter("config_reloads_total", "Configuration reloads by result.", "result")
+	m.lastOK = f.Gauge("config_last_reload_successful", "Whether the last configuration reload attempt was successful.").WithLabelValues()
+	m.lastOKTS = f.Gauge("config_last_reload_success_timestamp_seconds", "Timestamp of the last successful configuration reload.").WithLabelValues()
+	cc := f.Counter("condition_cache_requests_total", "Condition result cache lookups by result.", "result")
+	m.condHits, m.condMiss = cc.WithLabelValues("hit"), cc.WithLabelValues("miss")
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	return m
+}
+
+// routeMetrics are the series of one route, resolved once per snapshot so
+// that serving a request does no label lookup for the common cases.
+type routeMetrics struct {
+	pattern  string
+	duration prometheus.Observer
+	requests *prometheus.CounterVec
+	// counters caches requests{route,method,code} for common methods and
+	// codes; a nil slot is filled on first use.
+	counters [len(methodIndex)][len(codeIndex)]atomic.Pointer[prometheus.Counter]
+}
+
+var methodIndex = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+var codeIndex = [...]int{200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405, 413, 429, 500, 502, 503, 504}
+
+func (m *hostMetrics) route(pattern string) *routeMetrics {
+	return &routeMetrics{pattern: pattern, duration: m.duration.WithLabelValues(pattern), requests: m.requests}
+}
+
+func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
+	rm.duration.Observe(d.Seconds())
+	mi, ci := -1, -1
+	for i, m := range methodIndex {
+		if m == method {
+			mi = i
+			break
+		}
+	}
+	for i, c := range codeIndex {
+		if c == code {
+			ci = i
+			break
+		}
+	}
+	if mi < 0 || ci < 0 {
+		rm.requests.WithLabelValues(rm.pattern, method, statusText(code)).Inc()
+		return
+	}
+	slot := &rm.counters[mi][ci]
+	c := slot.Load()
+	if c == nil {
+		cnt := rm.requests.WithLabelValues(rm.pattern, method, statusText(code))
+		slot.Store(&cnt)
+		c = &cnt
+	}
+	(*c).Inc()
+}
+
+var codeText = func() map[int]string {
+	m := make(map[int]string, 500)
+	for c := 100; c < 600; c++ {
+		m[c] = strconv.Itoa(c)
+	}
+	return m
+}()
+
+func statusText(code int) string {
+	if s, ok := codeText[code]; ok {
+		return s
+	}
+	return strconv.Itoa(code)
+}

@@ -1,0 +1,283 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/switchyard/switchyard/core/config"
+	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/pool"
+	"github.com/switchyard/switchyard/registry"
+)
+
+// source is where the configuration comes from: a file, or bytes embedded
+// in a binary (the devserver's default).
+type source struct {
+	path string
+	name string
+	data []byte
+	dir  string
+}
+
+func (s source) load(env []string) (*config.Loaded, error) {
+	if s.path != "" {
+		return config.Load(s.path, env)
+	}
+	return config.LoadBytes(s.name, s.data, s.dir, env)
+}
+
+// LoadFile makes path the host's configuration source and loads it. When
+// the host already serves a configuration, a failed load leaves it serving.
+func (h *Host) LoadFile(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return h.setSource(source{path: abs})
+}
+
+// LoadBytes makes an in-memory document the configuration source; name
+// (its extension picks the format) is used in errors, and includes resolve
+// relative to dir.
+func (h *Host) LoadBytes(name string, data []byte, dir string) error {
+	return h.setSource(source{name: name, data: data, dir: dir})
+}
+
+func (h *Host) setSource(src source) error {
+	h.reloadMu.Lock()
+	old := h.source
+	h.source = src
+	h.reloadMu.Unlock()
+	res := h.reload(hotreload.TriggerStart)
+	if !res.Success {
+		h.reloadMu.Lock()
+		if h.cur.Load() != nil {
+			h.source = old
+		}
+		h.reloadMu.Unlock()
+		return errors.New(res.Error)
+	}
+	return nil
+}
+
+// Reload re-reads the configuration source and swaps in the result. It is
+// what SIGHUP, the admin API and the file watcher call.
+func (h *Host) Reload(t hotreload.Trigger) hotreload.Result {
+	if h.runner != nil {
+		return h.runner.Run(t)
+	}
+	return h.reload(t)
+}
+
+// reload parses, validates and builds a complete snapshot, then swaps it in
+// with one atomic store. On any error nothing changes.
+func (h *Host) reload(t hotreload.Trigger) hotreload.Result {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	start := time.Now()
+	res := hotreload.Result{Time: start, Trigger: t}
+	cur := h.cur.Load()
+
+	l, err := h.source.load(h.opts.Env)
+	if err == nil && cur != nil && (t == hotreload.TriggerFile || t == hotreload.TriggerPoll) && l.Hash == cur.Loaded.Hash {
+		res.Success, res.Skipped, res.Version = true, true, cur.Version
+		res.Duration = time.Since(start)
+		return res
+	}
+	if err == nil && h.opts.EnableAdmin {
+		l.Config.Server.Admin.Enabled = true
+	}
+	var s *Snapshot
+	if err == nil {
+		s, err = h.build(l, cur)
+	}
+	res.Duration = time.Since(start)
+	if err != nil {
+		res.Error = err.Error()
+		h.metrics.reloads.WithLabelValues("failure").Inc()
+		h.metrics.lastOK.Set(0)
+		h.logRejection(err)
+		return res
+	}
+	res.Changes = diff(cur, s)
+	h.commit(cur, s)
+	res.Success, res.Version = true, s.Version
+	res.Duration = time.Since(start)
+	h.metrics.reloads.WithLabelValues("success").Inc()
+	h.metrics.lastOK.Set(1)
+	h.metrics.lastOKTS.Set(float64(time.Now().UnixNano()) / 1e9)
+	if h.watcher != nil {
+		if werr := h.watcher.Watch(l.Files, l.Globs); werr != nil {
+			h.log.Warn("watching config files", "err", werr)
+		}
+		h.watcher.SetOptions(h.watchOptions(l.Config))
+	}
+	h.log.Info("config loaded", "version", s.Version, "trigger", string(t),
+		"duration", res.Duration.Round(time.Microsecond).String(), "changes", res.Changes.String())
+	return res
+}
+
+// logRejection logs each error of a rejected config on its own line.
+func (h *Host) logRejection(err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			h.log.Error("config rejected", "file", e.File, "line", e.Line, "key", e.Key, "err", e.Msg)
+		}
+		return
+	}
+	h.log.Error("config rejected", "err", err)
+}
+
+// commit applies pool settings, swaps the snapshot in and retires the old one.
+func (h *Host) commit(cur, s *Snapshot) {
+	if cur != nil {
+		if s.condCache != nil && s.condCache == cur.condCache {
+			cur.ownsCondCache, s.ownsCondCache = false, cur.ownsCondCache || s.ownsCondCache
+		}
+		if s.transport != nil && s.transport == cur.transport {
+			cur.ownsTransport, s.ownsTransport = false, cur.ownsTransport || s.ownsTransport
+		}
+	}
+	h.applyPools(s.Loaded.Config)
+	h.cur.Store(s)
+	h.srv.apply(h, s.Loaded.Config)
+	if cur != nil {
+		h.retire(cur)
+	}
+}
+
+// retire waits, off the request path, for the last request on s to finish
+// and then releases what only s held (plugin instances, caches, transports).
+func (h *Host) retire(s *Snapshot) {
+	s.retired.Store(true)
+	if s.inflight.Load() == 0 {
+		s.releaseResources()
+		return
+	}
+	h.drainWG.Add(1)
+	go func() {
+		defer h.drainWG.Done()
+		for s.inflight.Load() != 0 {
+			<-s.drained
+		}
+		s.releaseResources()
+	}()
+}
+
+// applyPools resizes the host's pools in place to the performance block.
+func (h *Host) applyPools(c *config.Config) {
+	p := c.Performance
+	h.buffers.Resize(pool.BufferOptions{MaxSize: int(p.Memory.BufferPool.Size), Count: p.Memory.BufferPool.Count, Prealloc: p.Memory.BufferPool.Prealloc})
+	h.objects.Resize(p.Memory.ObjectPool.Size, p.Memory.ObjectPool.TTL)
+	h.threads.Resize(pool.WorkerOptions{MinWorkers: p.CPU.ThreadPool.MinWorkers, MaxWorkers: p.CPU.ThreadPool.MaxWorkers, QueueSize: p.CPU.ThreadPool.QueueSize})
+	workers := p.CPU.ProcessPool.Workers
+	h.workers.Resize(pool.WorkerOptions{MinWorkers: workers, MaxWorkers: workers, QueueSize: max(4*workers, 64), MaxTasksPerWorker: p.CPU.ProcessPool.MaxTasksPerChild})
+	h.reg.SetOptions(registry.Options{TTL: p.Middleware.Registry.TTL, MaxWarm: p.Middleware.Registry.CacheSize, Logger: h.log})
+	h.applyDBPools(p.Memory.ConnectionPool)
+}
+
+func (h *Host) watchOptions(c *config.Config) hotreload.Options {
+	return hotreload.Options{Debounce: c.Reload.Debounce, Poll: c.Reload.Poll, Logger: h.log}
+}
+
+// diff says what a reload changed, for the history and the log line.
+func diff(old, s *Snapshot) hotreload.Changes {
+	var c hotreload.Changes
+	c.PluginsCreated = s.plugins.Created()
+	c.PluginsKept = s.plugins.Kept()
+	if old == nil {
+		for _, r := range s.routes {
+			c.RoutesAdded = append(c.RoutesAdded, r.Path)
+		}
+		return c
+	}
+	for _, n := range old.plugins.Names() {
+		if !slices.Contains(s.plugins.Kept(), n) {
+			c.PluginsRetired = append(c.PluginsRetired, n)
+		}
+	}
+	was := map[string]string{}
+	for _, r := range old.routes {
+		was[r.Path] = fmt.Sprint(r)
+	}
+	now := map[string]bool{}
+	for _, r := range s.routes {
+		now[r.Path] = true
+		prev, ok := was[r.Path]
+		switch {
+		case !ok:
+			c.RoutesAdded = append(c.RoutesAdded, r.Path)
+		case prev != fmt.Sprint(r) || usesAny(r, c.PluginsCreated):
+			c.RoutesChanged = append(c.RoutesChanged, r.Path)
+		}
+	}
+	for _, r := range old.routes {
+		if !now[r.Path] {
+			c.RoutesRemoved = append(c.RoutesRemoved, r.Path)
+		}
+	}
+	sort.Strings(c.RoutesAdded)
+	sort.Strings(c.RoutesRemoved)
+	sort.Strings(c.RoutesChanged)
+	return c
+}
+
+// usesAny reports whether r's chain uses one of the plugins named.
+func usesAny(r RouteInfo, plugins []string) bool {
+	for _, l := range r.Chain {
+		if slices.Contains(plugins, l.Plugin) {
+			return true
+		}
+	}
+	return false
+}
+
+// Watch starts the reload machinery: the file watcher (when reload.watch is
+// on and the source is a file), SIGHUP, and the serialising runner. It
+// returns a stop function; Shutdown calls it too.
+func (h *Host) Watch() error {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	if h.runner != nil {
+		return nil
+	}
+	s := h.cur.Load()
+	if s == nil {
+		return errors.New("core: Watch before a configuration is loaded")
+	}
+	h.runner = hotreload.NewRunner(h.reload, 50)
+	if h.source.path == "" || !s.Loaded.Config.Reload.Watch {
+		return nil
+	}
+	w, err := hotreload.NewWatcher(h.watchOptions(s.Loaded.Config), h.runner.Trigger)
+	if err != nil {
+		return err
+	}
+	if err := w.Watch(s.Loaded.Files, s.Loaded.Globs); err != nil {
+		w.Close()
+		return err
+	}
+	h.watcher = w
+	return nil
+}
+
+// History returns the reload history, newest first.
+func (h *Host) History() []hotreload.Result {
+	if h.runner == nil {
+		return nil
+	}
+	return h.runner.History()
+}
+
+// sourceFiles lists the files of the serving configuration, for the admin API.
+func (h *Host) sourceFiles() []string {
+	if s := h.cur.Load(); s != nil {
+		return s.Loaded.Files
+	}
+	return nil
+}
