@@ -15,18 +15,18 @@ import (
 // hostMetrics are created once per host: reloads reuse them, so series never
 // reset and nothing is registered twice.
 type hostMetrics struct {
-	reg       *prometheus.Registry
-	factory   *registry.Metrics
-	requests  *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	inFlight  prometheus.Gauge
-	conns     prometheus.Gauge
-	panics    *prometheus.CounterVec
-	reloads   *prometheus.CounterVec
-	lastOK    prometheus.Gauge
-	lastOKTS  prometheus.Gauge
-	condHits  prometheus.Counter
-	condMiss  prometheus.Counter
+	reg      *prometheus.Registry
+	factory  *registry.Metrics
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+	conns    prometheus.Gauge
+	panics   *prometheus.CounterVec
+	reloads  *prometheus.CounterVec
+	lastOK   prometheus.Gauge
+	lastOKTS prometheus.Gauge
+	condHits prometheus.Counter
+	condMiss prometheus.Counter
 }
 
 func newHostMetrics() *hostMetrics {

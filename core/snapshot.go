@@ -32,35 +32,35 @@ type Snapshot struct {
 	// Built is when the snapshot was built.
 	Built time.Time
 
-	router   *chi.Mux
-	fast     fastPaths
-	plugins  *registry.Set
-	conds    *conditions.Compiler
-	condCache *conditions.Cache
+	router        *chi.Mux
+	fast          fastPaths
+	plugins       *registry.Set
+	conds         *conditions.Compiler
+	condCache     *conditions.Cache
 	ownsCondCache bool
-	ips      *clientip.Resolver
-	adminAllow []netip.Prefix
-	adminPrefix string
-	maxBody  int64
-	maxReqs  int64
-	closeAll bool // http.pipeline: false
-	routes   []RouteInfo
-	transport *http.Transport
+	ips           *clientip.Resolver
+	adminAllow    []netip.Prefix
+	adminPrefix   string
+	maxBody       int64
+	maxReqs       int64
+	closeAll      bool // http.pipeline: false
+	routes        []RouteInfo
+	transport     *http.Transport
 	ownsTransport bool
 
-	inflight atomic.Int64
-	retired  atomic.Bool
-	drained  chan struct{} // buffered: signalled when the last request leaves a retired snapshot
+	inflight    atomic.Int64
+	retired     atomic.Bool
+	drained     chan struct{} // buffered: signalled when the last request leaves a retired snapshot
 	releaseOnce sync.Once
 }
 
 // RouteInfo describes a compiled route for the admin API.
 type RouteInfo struct {
-	Path     string     `json:"path"`
-	Pattern  string     `json:"pattern"`
-	Methods  []string   `json:"methods"`
-	Handler  string     `json:"handler"`
-	Chain    []LinkInfo `json:"chain"`
+	Path    string     `json:"path"`
+	Pattern string     `json:"pattern"`
+	Methods []string   `json:"methods"`
+	Handler string     `json:"handler"`
+	Chain   []LinkInfo `json:"chain"`
 }
 
 // LinkInfo describes one link of a route's chain.
