@@ -28,6 +28,7 @@ func (b *builder) fastPaths() fastPaths {
 	var static http.Handler = http.HandlerFunc(notFound)
 	if cfg.Static.Root != "" {
 		if st, err := handlers.Static(cfg.Static.Root); err == nil {
+			s.closers = append(s.closers, st)
 			static = http.StripPrefix("/static", staticRest(st))
 		} else {
 			h.log.Debug("static.root is not a directory: /static/* answers 404", "root", cfg.Static.Root, "err", err)

@@ -61,6 +61,9 @@ type Host struct {
 	building atomic.Pointer[Snapshot] // the snapshot being built, for plugin factories
 	reloadMu sync.Mutex               // serialises builds and swaps
 	drainWG  sync.WaitGroup           // goroutines waiting for retired snapshots to drain
+
+	drainingMu sync.Mutex
+	draining   map[*Snapshot]struct{} // retired snapshots with requests in flight
 	source   source
 	runner   *hotreload.Runner
 	watcher  *hotreload.Watcher
@@ -79,10 +82,10 @@ func New(opts Options) *Host {
 	h := &Host{
 		opts:       opts,
 		log:        opts.Logger,
-		metrics:    newHostMetrics(),
 		goHandlers: map[string]http.Handler{},
 		poolStats:  pool.NewCollector(),
 	}
+	h.metrics = newHostMetrics(h.inFlight)
 	h.reg = registry.New(registry.Options{TTL: 60 * time.Second, MaxWarm: 1000, Logger: h.log})
 	h.buffers = pool.NewBuffers(pool.BufferOptions{MaxSize: 1 << 20, Count: 100})
 	h.workers = pool.NewWorkers("process_pool", pool.WorkerOptions{MaxWorkers: 4, QueueSize: 1000})
@@ -95,6 +98,21 @@ func New(opts Options) *Host {
 	h.setPool("object", h.objects)
 	h.metrics.reg.MustRegister(h.poolStats)
 	return h
+}
+
+// inFlight counts the requests running on the serving snapshot and on
+// retired snapshots that are still draining.
+func (h *Host) inFlight() float64 {
+	var n int64
+	if s := h.cur.Load(); s != nil {
+		n += s.inflight.Load()
+	}
+	h.drainingMu.Lock()
+	for s := range h.draining {
+		n += s.inflight.Load()
+	}
+	h.drainingMu.Unlock()
+	return float64(n)
 }
 
 // setPool publishes a pool's statistics as pool_* metrics and in the admin API.
@@ -238,13 +256,6 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if fh := s.fast.match(r.URL.Path); fh != nil {
 		fh.ServeHTTP(w, r)
 		return
-	}
-	if s.maxBody > 0 && r.ContentLength > s.maxBody {
-		handlers.JSONError(w, http.StatusRequestEntityTooLarge, "request body too large")
-		return
-	}
-	if s.maxBody > 0 && r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
 	}
 	s.router.ServeHTTP(w, r)
 }

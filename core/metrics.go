@@ -29,7 +29,10 @@ type hostMetrics struct {
 	condMiss prometheus.Counter
 }
 
-func newHostMetrics() *hostMetrics {
+// newHostMetrics creates the host's metrics. inFlight is read at scrape
+// time from the snapshots' own request counts, so serving a request touches
+// no shared gauge.
+func newHostMetrics(inFlight func() float64) *hostMetrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	f := registry.NewMetrics(reg)
@@ -43,7 +46,6 @@ func newHostMetrics() *hostMetrics {
 		NativeHistogramMaxBucketNumber:  160,
 		NativeHistogramMinResetDuration: time.Hour,
 	}, "route")
-	m.inFlight = f.Gauge("http_requests_in_flight", "Requests being served.").WithLabelValues()
 	m.conns = f.Gauge("connections_active", "Open client connections.").WithLabelValues()
 	m.panics = f.Counter("plugin_panics_total", "Panics recovered inside plugins, by plugin instance.", "plugin")
 	m.reloads = f.Counter("config_reloads_total", "Configuration reloads by result.", "result")
@@ -51,6 +53,8 @@ func newHostMetrics() *hostMetrics {
 	m.lastOKTS = f.Gauge("config_last_reload_success_timestamp_seconds", "Timestamp of the last successful configuration reload.").WithLabelValues()
 	cc := f.Counter("condition_cache_requests_total", "Condition result cache lookups by result.", "result")
 	m.condHits, m.condMiss = cc.WithLabelValues("hit"), cc.WithLabelValues("miss")
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "switchyard",
+		Name: "http_requests_in_flight", Help: "Requests being served."}, inFlight))
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
 	return m

@@ -159,12 +159,21 @@ func (h *Host) retire(s *Snapshot) {
 		s.releaseResources()
 		return
 	}
+	h.drainingMu.Lock()
+	if h.draining == nil {
+		h.draining = map[*Snapshot]struct{}{}
+	}
+	h.draining[s] = struct{}{}
+	h.drainingMu.Unlock()
 	h.drainWG.Add(1)
 	go func() {
 		defer h.drainWG.Done()
 		for s.inflight.Load() != 0 {
 			<-s.drained
 		}
+		h.drainingMu.Lock()
+		delete(h.draining, s)
+		h.drainingMu.Unlock()
 		s.releaseResources()
 	}()
 }

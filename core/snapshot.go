@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -47,6 +48,7 @@ type Snapshot struct {
 	routes        []RouteInfo
 	transport     *http.Transport
 	ownsTransport bool
+	closers       []io.Closer // static handlers' open directories
 
 	inflight    atomic.Int64
 	retired     atomic.Bool
@@ -236,7 +238,8 @@ func (b *builder) router() {
 			info.Chain = append(info.Chain, globalInfo...)
 		}
 		links = append(links, b.compileLinks(key+".middleware", rt.Middleware, false, &info.Chain)...)
-		var endpoint http.Handler = h.instrument(h.metrics.route(rt.Path), compose(links, final, h.metrics.panics, h.log))
+		var endpoint http.Handler = h.instrument(h.metrics.route(rt.Path),
+			handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log)))
 		if err := safeRoute(func() {
 			methods := routeMethods(rt.Methods)
 			if len(methods) == 0 {
@@ -294,9 +297,12 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 		if err != nil {
 			return nil, "", &registry.BuildError{Key: key + ".static.root", Err: err}
 		}
+		b.snap.closers = append(b.snap.closers, h)
 		return h, "static", nil
 	case hc.Proxy != nil:
-		h, err := handlers.Proxy(hc.Proxy.Upstream, b.snap.transport, b.h.log)
+		ips := b.snap.ips
+		h, err := handlers.Proxy(hc.Proxy.Upstream, b.snap.transport, b.h.log,
+			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(peerAddr(r)) }))
 		if err != nil {
 			return nil, "", &registry.BuildError{Key: key + ".proxy.upstream", Err: err}
 		}
@@ -344,5 +350,8 @@ func (s *Snapshot) doRelease() {
 	}
 	if s.ownsTransport && s.transport != nil {
 		s.transport.CloseIdleConnections()
+	}
+	for _, c := range s.closers {
+		_ = c.Close()
 	}
 }

@@ -1,0 +1,124 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Redacted replaces secret values in Redact's output.
+const Redacted = "REDACTED"
+
+// secretWords mark a key whose value is a secret, wherever it appears.
+var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "private_key", "credential", "authorization"}
+
+// IsSecretKey reports whether a key name marks a secret value (it contains
+// password, secret, token, api_key, credential, authorization, …; any case).
+func IsSecretKey(k string) bool {
+	k = strings.ToLower(k)
+	for _, w := range secretWords {
+		if strings.Contains(k, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redact returns a deep copy of m in which the value of every key that marks
+// a secret (see IsSecretKey) is replaced by "REDACTED", and so is the
+// password of every URL with credentials (redis://user:pass@host becomes
+// redis://user:REDACTED@host) and every secret-named query parameter. m is
+// not changed.
+func Redact(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	return redactValue(m, 0).(map[string]any)
+}
+
+func redactValue(v any, depth int) any {
+	if depth > maxDepth {
+		return Redacted
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if IsSecretKey(k) && e != nil && e != "" {
+				out[k] = Redacted
+				continue
+			}
+			out[k] = redactValue(e, depth+1)
+		}
+		return out
+	case map[string]string:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if IsSecretKey(k) && e != "" {
+				out[k] = Redacted
+				continue
+			}
+			out[k] = redactString(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = redactValue(e, depth+1)
+		}
+		return out
+	case []string:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = redactString(e)
+		}
+		return out
+	case string:
+		return redactString(x)
+	}
+	return v
+}
+
+// redactString hides the credentials of a URL; other strings are returned
+// as they are.
+func redactString(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		// A URL too broken to parse may still carry user:pass@.
+		if i, j := strings.Index(s, "://"), strings.LastIndexByte(s, '@'); j > i && i >= 0 {
+			return s[:i+3] + Redacted + s[j:]
+		}
+		return s
+	}
+	changed := false
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), Redacted)
+			changed = true
+		} else if u.Scheme != "" && strings.Contains(u.Scheme, "redis") && u.User.Username() != "" {
+			// redis://secret@host: Redis reads a lone user-info as the password.
+			u.User = url.User(Redacted)
+			changed = true
+		}
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		secret := false
+		for k := range q {
+			if IsSecretKey(k) {
+				q.Set(k, Redacted)
+				secret = true
+			}
+		}
+		if secret {
+			u.RawQuery = q.Encode()
+			changed = true
+		}
+	}
+	if !changed {
+		return s
+	}
+	return u.String()
+}

@@ -1,0 +1,241 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/switchyard/switchyard/core/config"
+)
+
+// Transport timeouts that the connection pool settings do not cover.
+const (
+	// DialTimeout bounds connecting to an upstream: one that is down answers
+	// 502 at once (connection refused) or after this long (no answer).
+	DialTimeout = 5 * time.Second
+	// TLSHandshakeTimeout bounds the TLS handshake with an https upstream.
+	TLSHandshakeTimeout = 10 * time.Second
+	// ResponseHeaderTimeout bounds the wait for an upstream's response
+	// headers once the request is sent; past it the client gets 504. Streams
+	// are not affected once their headers arrived.
+	ResponseHeaderTimeout = 60 * time.Second
+	// DefaultIdleTimeout applies when connection_pool.ttl is 0.
+	DefaultIdleTimeout = 90 * time.Second
+)
+
+// NewTransport returns the transport for proxy upstreams, sized from
+// performance.memory.connection_pool:
+//
+//   - MaxConnsPerHost = MaxSize: the most connections open to one upstream
+//     (dialing, active and idle); further requests wait for one. 0 = no limit.
+//   - MaxIdleConnsPerHost = max(MinSize, 1), at most MaxSize: the idle
+//     connections kept per upstream for reuse; beyond it a finished
+//     connection is closed.
+//   - MaxIdleConns = 0 (no transport-wide cap): idle connections are bounded
+//     per upstream above, and the upstreams are the ones in the configuration.
+//   - IdleConnTimeout = TTL (DefaultIdleTimeout when 0): an idle connection
+//     is closed after this long. net/http has no limit on a busy connection's
+//     lifetime, so TTL is the idle lifetime.
+//
+// Dial, TLS handshake and response header waits are bounded by DialTimeout,
+// TLSHandshakeTimeout and ResponseHeaderTimeout; HTTP/2 is used with https
+// upstreams that offer it. Environment proxy settings (HTTP_PROXY) are not
+// used: upstreams are dialed directly.
+//
+// The caller owns the transport: CloseIdleConnections when it is retired.
+func NewTransport(cp config.ConnectionPool) *http.Transport {
+	idle := max(cp.MinSize, 1)
+	if cp.MaxSize > 0 {
+		idle = min(idle, cp.MaxSize)
+	}
+	ttl := cp.TTL
+	if ttl <= 0 {
+		ttl = DefaultIdleTimeout
+	}
+	d := &net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:           d.DialContext,
+		MaxConnsPerHost:       max(cp.MaxSize, 0),
+		MaxIdleConnsPerHost:   idle,
+		MaxIdleConns:          0,
+		IdleConnTimeout:       ttl,
+		TLSHandshakeTimeout:   TLSHandshakeTimeout,
+		ResponseHeaderTimeout: ResponseHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// ProxyOption adjusts a [Proxy].
+type ProxyOption func(*proxyOptions)
+
+type proxyOptions struct {
+	trustForwarded func(*http.Request) bool
+}
+
+// TrustForwarded makes the proxy carry on the X-Forwarded-For,
+// X-Forwarded-Host and X-Forwarded-Proto headers of inbound requests for
+// which trusted returns true (typically: the peer is one of
+// server.trusted_proxies). The peer address is appended to the inbound
+// X-Forwarded-For. Without it those headers are replaced by what the
+// proxy itself sees, so a client cannot forge them.
+func TrustForwarded(trusted func(*http.Request) bool) ProxyOption {
+	return func(o *proxyOptions) { o.trustForwarded = trusted }
+}
+
+// Proxy returns a handler forwarding to upstream, an http or https URL,
+// through transport, with [httputil.ReverseProxy]:
+//
+//   - The request path is joined to the upstream's path (the route pattern is
+//     not stripped: /api/* with upstream http://u/v1 sends /api/x to
+//     /v1/api/x), and the upstream's query is merged with the request's.
+//   - The inbound Host header is kept (the upstream sees the host the client
+//     asked for; TLS still verifies the upstream's own name), and
+//     X-Forwarded-For (the peer address), X-Forwarded-Host and
+//     X-Forwarded-Proto are set. Client-sent X-Forwarded-* and Forwarded are
+//     dropped unless [TrustForwarded] vouches for the peer.
+//   - Streaming: text/event-stream responses and responses of unknown length
+//     are flushed to the client as each write arrives; others are copied
+//     through pooled 32 KiB buffers. Upgrades (WebSocket) pass through.
+//   - An upstream that is down or fails answers 502 with Content-Type
+//     application/json and {"error":"bad gateway","upstream":"<host>"}; one
+//     that times out (dial, TLS or response headers) answers 504 with
+//     {"error":"gateway timeout",...}. Each is logged through logger (nil:
+//     slog.Default()); a request its client abandoned is logged at debug.
+//
+// The error names what is wrong with upstream; transport must not be nil.
+func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, opts ...ProxyOption) (http.Handler, error) {
+	target, err := parseUpstream(upstream)
+	if err != nil {
+		return nil, err
+	}
+	if transport == nil {
+		return nil, errors.New("no transport for the proxy")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var o proxyOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	host := target.Host
+	badGateway := upstreamErrorBody("bad gateway", host)
+	gatewayTimeout := upstreamErrorBody("gateway timeout", host)
+	logger = logger.With("upstream", host)
+
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			trusted := o.trustForwarded != nil && o.trustForwarded(pr.In)
+			if trusted {
+				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+			}
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			if trusted {
+				for _, k := range [...]string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+					if v := pr.In.Header.Get(k); v != "" {
+						pr.Out.Header.Set(k, v)
+					}
+				}
+			}
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: transport,
+		// 0: flush when the copy ends, except for text/event-stream and
+		// unknown-length responses, which ReverseProxy flushes at once (-1).
+		FlushInterval: 0,
+		BufferPool:    copyBuffers,
+		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			status, body := http.StatusBadGateway, badGateway
+			if isTimeout(err) {
+				status, body = http.StatusGatewayTimeout, gatewayTimeout
+			}
+			if r.Context().Err() != nil {
+				logger.Debug("proxy: client went away", "method", r.Method, "path", r.URL.Path, "err", err)
+			} else {
+				logger.Warn("proxy: upstream error", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+			}
+			h := w.Header()
+			h["Content-Type"] = jsonContentType
+			h["X-Content-Type-Options"] = nosniff
+			h["Content-Length"] = body.length
+			w.WriteHeader(status)
+			_, _ = w.Write(body.body)
+		},
+	}
+	return rp, nil
+}
+
+// parseUpstream checks an upstream URL: http or https, a host, no user
+// information or fragment.
+func parseUpstream(upstream string) (*url.URL, error) {
+	if upstream == "" {
+		return nil, errors.New("empty upstream URL (want e.g. http://127.0.0.1:3000)")
+	}
+	u, err := url.Parse(upstream)
+	if err != nil {
+		return nil, fmt.Errorf("invalid upstream URL %q: %w", upstream, errors.Unwrap(err))
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("upstream URL %q: scheme must be http or https", upstream)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("upstream URL %q: no host", upstream)
+	case u.User != nil:
+		return nil, fmt.Errorf("upstream URL %q: user information is not supported", upstream)
+	case u.Fragment != "" || u.RawFragment != "":
+		return nil, fmt.Errorf("upstream URL %q: a fragment is not allowed", upstream)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("upstream URL %q: invalid port %q", upstream, port)
+		}
+	}
+	return u, nil
+}
+
+// upstreamErrorBody is {"error":msg,"upstream":host}.
+func upstreamErrorBody(msg, host string) *errorBody {
+	b := append([]byte(`{"error":`), appendJSONString(nil, msg)...)
+	b = append(b, `,"upstream":`...)
+	b = appendJSONString(b, host)
+	b = append(b, "}\n"...)
+	return &errorBody{body: b, length: []string{strconv.Itoa(len(b))}}
+}
+
+// isTimeout reports whether err is a timeout: the request's deadline, a dial
+// or TLS timeout, or the transport's response header timeout.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// copyBufferSize is the size of the buffers ReverseProxy copies bodies with.
+const copyBufferSize = 32 << 10
+
+// bufferPool implements httputil.BufferPool with pooled arrays, so that a
+// proxied response allocates no copy buffer.
+type bufferPool struct{ p sync.Pool }
+
+var copyBuffers = &bufferPool{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
+
+func (b *bufferPool) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *bufferPool) Put(buf []byte) {
+	if len(buf) == copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf))
+	}
+}
