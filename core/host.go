@@ -64,9 +64,9 @@ type Host struct {
 
 	drainingMu sync.Mutex
 	draining   map[*Snapshot]struct{} // retired snapshots with requests in flight
-	source   source
-	runner   *hotreload.Runner
-	watcher  *hotreload.Watcher
+	source     source
+	runner     *hotreload.Runner
+	watcher    *hotreload.Watcher
 
 	srv serverState
 }
