@@ -101,6 +101,13 @@ func (h *Host) reload(t hotreload.Trigger) hotreload.Result {
 		h.metrics.reloads.WithLabelValues("failure").Inc()
 		h.metrics.lastOK.Set(0)
 		h.logRejection(err)
+		// Keep watching what the rejected edit reads (a new include glob,
+		// say), so that fixing any of those files reloads again.
+		if h.watcher != nil && l != nil && len(l.Files) > 0 {
+			if werr := h.watcher.Watch(l.Files, l.Globs); werr != nil {
+				h.log.Warn("watching config files", "err", werr)
+			}
+		}
 		return res
 	}
 	res.Changes = diff(cur, s)

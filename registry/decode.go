@@ -114,6 +114,13 @@ func decodeHook(from, to reflect.Type, data any) (any, error) {
 			return nil, fmt.Errorf("invalid duration %v: want a Go duration with a unit, such as 250ms, 60s or 5m", v)
 		}
 	}
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if f, ok := data.(float64); ok && f != float64(int64(f)) {
+			return nil, fmt.Errorf("expected a whole number, got %v", f)
+		}
+	}
 	if s, ok := data.(string); ok && from.Kind() == reflect.String {
 		if reflect.PointerTo(to).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
 			p := reflect.New(to)
@@ -164,6 +171,8 @@ func Decode(input any, out any) error {
 		WeaklyTypedInput: false,
 		DecodeHook:       decodeHook,
 		RootName:         rootName,
+		// Keys are case-sensitive: `Rate:` is a typo, not `rate:`.
+		MatchName: func(mapKey, fieldName string) bool { return mapKey == fieldName },
 	})
 	if err != nil {
 		panic("registry: decoder: " + err.Error())
@@ -184,8 +193,14 @@ func toDecodeErrors(err error) DecodeErrors {
 			}
 			return
 		}
-		var de *mapstructure.DecodeError
-		if errors.As(err, &de) {
+		de, ok := err.(*mapstructure.DecodeError)
+		if !ok {
+			if inner := errors.Unwrap(err); inner != nil {
+				walk(inner)
+				return
+			}
+		}
+		if ok {
 			msg := de.Unwrap().Error()
 			if keys, ok := strings.CutPrefix(msg, "has invalid keys: "); ok {
 				for k := range strings.SplitSeq(keys, ", ") {

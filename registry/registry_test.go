@@ -318,3 +318,18 @@ func FuzzParseSize(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeReportsEveryErrorStrictly(t *testing.T) {
+	var cfg probeConfig
+	err := Decode(map[string]any{"Value": "x", "limit": 1.5, "max": "lots", "extra": 1}, &cfg)
+	var de DecodeErrors
+	if !errors.As(err, &de) {
+		t.Fatalf("err = %v", err)
+	}
+	got := de.Error()
+	for _, want := range []string{"Value: unknown key", "extra: unknown key", "limit: expected a whole number", "max: invalid size"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors %q lack %q", got, want)
+		}
+	}
+}

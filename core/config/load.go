@@ -56,7 +56,7 @@ type Loaded struct {
 	// the same version whatever files, format or key order they came from.
 	Version string
 	// Raw is the effective merged map (defaults, files, environment), for the
-	// admin API. Redact it before showing it.
+	// admin API. It is shared: do not modify it; Redact returns a copy to show.
 	Raw map[string]any
 
 	mainName       string

@@ -24,8 +24,8 @@ const (
 
 var presets = map[string]string{"uuid": PresetUUID, "int": PresetInt, "slug": PresetSlug}
 
-// Methods are the HTTP methods a route may list.
-var Methods = []string{
+// methods are the HTTP methods a route may list.
+var methods = []string{
 	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
 	http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace,
 }

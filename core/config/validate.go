@@ -315,23 +315,23 @@ func (v *validator) routes() {
 		if err != nil {
 			v.add(key+".path", "%v", err)
 		}
-		var methods map[string]bool
+		var listed map[string]bool
 		if len(r.Methods) > 0 {
-			methods = map[string]bool{}
+			listed = map[string]bool{}
 		}
 		for j, m := range r.Methods {
 			mk := indexKey(key+".methods", j)
 			switch {
 			case !knownMethod(m):
-				msg := fmt.Sprintf("unknown HTTP method %q; methods are %s", m, strings.Join(Methods, ", "))
+				msg := fmt.Sprintf("unknown HTTP method %q; methods are %s", m, strings.Join(methods, ", "))
 				if knownMethod(strings.ToUpper(m)) {
 					msg = fmt.Sprintf("unknown HTTP method %q: methods are upper-case, write %q", m, strings.ToUpper(m))
 				}
 				v.add(mk, "%s", msg)
-			case methods[m]:
+			case listed[m]:
 				v.add(mk, "method %s is listed twice", m)
 			default:
-				methods[m] = true
+				listed[m] = true
 			}
 		}
 		v.handler(key+".handler", &r.Handler)
@@ -340,12 +340,12 @@ func (v *validator) routes() {
 		}
 		shape := routeKey(expanded)
 		for _, s := range byShape[shape] {
-			if clash := overlap(methods, s.methods); clash != "" {
+			if clash := overlap(listed, s.methods); clash != "" {
 				v.add(key+".path", "%s %s is already routed by routes[%d] (path %q)", clash, r.Path, s.route, v.c.Routes[s.route].Path)
 				break
 			}
 		}
-		byShape[shape] = append(byShape[shape], seen{route: i, methods: methods})
+		byShape[shape] = append(byShape[shape], seen{route: i, methods: listed})
 	}
 }
 
@@ -371,7 +371,7 @@ func overlap(a, b map[string]bool) string {
 }
 
 func knownMethod(m string) bool {
-	for _, x := range Methods {
+	for _, x := range methods {
 		if x == m {
 			return true
 		}
