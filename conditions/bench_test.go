@@ -1,0 +1,343 @@
+package conditions
+
+import (
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// benchRequest is GET http://example.com/api/users/42?page=2 from
+// 192.0.2.10 with a JSON Accept header, on the route /api/users/{id}.
+func benchRequest(b *testing.B) *http.Request {
+	b.Helper()
+	return req{
+		target: "http://example.com/api/users/42?page=2",
+		header: map[string]string{"Accept": "application/json", "X-Api-Key": "k-123"},
+		route:  "/api/users/{id}",
+	}.build(b)
+}
+
+// benchCompiler returns a compiler whose cache counts hits and misses as the
+// host's does (cacheSize 0: no cache); interpret keeps every expression on
+// the CEL interpreter.
+func benchCompiler(b *testing.B, named map[string]any, cacheSize int, interpret bool) *Compiler {
+	b.Helper()
+	var opts Options
+	if cacheSize > 0 {
+		cache := newCountedCache(b, cacheSize, 30*time.Second)
+		opts.Cache = cache.Cache
+	}
+	c, err := newCompiler(named, opts, interpret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func benchMatch(b *testing.B, c *Compiler, src any, r *http.Request) {
+	b.Helper()
+	cond, err := c.Compile("when", src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if !cond.Match(r) {
+		b.Fatalf("%s does not hold", cond)
+	}
+	if c.cache != nil {
+		c.cache.store.Wait() // the first result is stored
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		cond.Match(r)
+	}
+}
+
+// benchExprs are the expressions of the CEL benchmarks; the first five
+// translate to Go, the others stay on the interpreter.
+var benchExprs = []struct{ name, src string }{
+	{"method", `request.method == "GET"`},
+	{"path+method", `request.path.startsWith("/api/") && request.method in ["GET", "HEAD"]`},
+	{"path_match+header", `path_match("/api/*") && !request.header.exists("X-No-Gzip")`},
+	{"ip_in", `ip_in(request.remote_ip, "192.0.2.0/24")`},
+	{"header+query", `request.header["X-Api-Key"].startsWith("k-") && request.query["page"] == "2"`},
+	{"int(query)", `int(request.query["page"]) >= 2`},
+	{"size(header)", `size(request.header["X-Api-Key"]) > 3 && request.method == "GET"`},
+	{"concat", `(request.host + request.path).startsWith("example.com/api/")`},
+}
+
+func BenchmarkStructured(b *testing.B) {
+	r := benchRequest(b)
+	c := benchCompiler(b, nil, 0, false)
+	b.Run("path+method", func(b *testing.B) {
+		benchMatch(b, c, map[string]any{"path": "/api/*", "method": []any{"GET", "HEAD"}}, r)
+	})
+	b.Run("header+query+host", func(b *testing.B) {
+		benchMatch(b, c, map[string]any{"host": "*.com", "header": map[string]any{"Accept": "*json*"}, "query": map[string]any{"page": ""}}, r)
+	})
+	b.Run("remote_ip", func(b *testing.B) {
+		benchMatch(b, c, map[string]any{"remote_ip": []any{"10.0.0.0/8", "192.0.2.0/24"}}, r)
+	})
+	b.Run("nested", func(b *testing.B) {
+		benchMatch(b, c, map[string]any{"any": []any{
+			map[string]any{"all": []any{map[string]any{"path": "/admin/*"}, map[string]any{"not": map[string]any{"method": "GET"}}}},
+			map[string]any{"path": "/api/*", "header": map[string]any{"X-Api-Key": ""}},
+		}}, r)
+	})
+}
+
+// BenchmarkCELNative runs the expressions that translate to Go.
+func BenchmarkCELNative(b *testing.B) {
+	r := benchRequest(b)
+	c := benchCompiler(b, nil, 0, false)
+	for _, e := range benchExprs[:5] {
+		b.Run(e.name, func(b *testing.B) { benchMatch(b, c, e.src, r) })
+	}
+}
+
+// BenchmarkCELCached runs every expression on the interpreter with a cache
+// that hits.
+func BenchmarkCELCached(b *testing.B) {
+	r := benchRequest(b)
+	c := benchCompiler(b, nil, 5000, true)
+	for _, e := range benchExprs {
+		b.Run(e.name, func(b *testing.B) { benchMatch(b, c, e.src, r) })
+	}
+}
+
+// BenchmarkCELUncached runs every expression on the interpreter, no cache.
+func BenchmarkCELUncached(b *testing.B) {
+	r := benchRequest(b)
+	c := benchCompiler(b, nil, 0, true)
+	for _, e := range benchExprs {
+		b.Run(e.name, func(b *testing.B) { benchMatch(b, c, e.src, r) })
+	}
+}
+
+// BenchmarkCELMiss is an interpreted expression whose lookups miss: 4096
+// distinct paths through a 16-entry cache, so each request pays the lookup,
+// the evaluation and the store.
+func BenchmarkCELMiss(b *testing.B) {
+	c := benchCompiler(b, nil, 16, true)
+	cond, err := c.Compile("when", `request.path.startsWith("/api/")`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reqs := make([]*http.Request, 4096)
+	for i := range reqs {
+		reqs[i] = req{target: fmt.Sprintf("/api/users/%d", i)}.build(b)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		cond.Match(reqs[i%len(reqs)])
+		i++
+	}
+}
+
+// benchWriter is a response writer that keeps nothing, reset between
+// requests like a pooled server response.
+type benchWriter struct {
+	h    http.Header
+	code int
+	n    int
+}
+
+func (w *benchWriter) Header() http.Header         { return w.h }
+func (w *benchWriter) WriteHeader(code int)        { w.code = code }
+func (w *benchWriter) Write(p []byte) (int, error) { w.n += len(p); return len(p), nil }
+
+// benchLinks are five plain middlewares of the kinds a chain holds: a
+// counter, a response header, a request id, a timer and a recoverer.
+func benchLinks() []func(http.Handler) http.Handler {
+	var count, nanos atomic.Int64
+	return []func(http.Handler) http.Handler{
+		func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				count.Add(1)
+				next.ServeHTTP(w, r)
+			})
+		},
+		func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["X-Content-Type-Options"] = []string{"nosniff"}
+				next.ServeHTTP(w, r)
+			})
+		},
+		func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				id := r.Header.Get("X-Request-Id")
+				if id == "" {
+					id = "generated"
+				}
+				w.Header()["X-Request-Id"] = []string{id}
+				next.ServeHTTP(w, r)
+			})
+		},
+		func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				start := time.Now()
+				next.ServeHTTP(w, r)
+				nanos.Add(int64(time.Since(start)))
+			})
+		},
+		func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				defer func() {
+					if v := recover(); v != nil {
+						w.WriteHeader(http.StatusInternalServerError)
+					}
+				}()
+				next.ServeHTTP(w, r)
+			})
+		},
+	}
+}
+
+// BenchmarkChain serves a request through five links with no conditions and
+// through the same five links each guarded by a condition that holds.
+func BenchmarkChain(b *testing.B) {
+	r := benchRequest(b)
+	body := []byte(`{"id":42}`)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	})
+	named := map[string]any{"safe_method": map[string]any{"method": []any{"GET", "HEAD"}}}
+	structured := []any{
+		map[string]any{"path": "/api/*", "method": []any{"GET", "HEAD"}},
+		"safe_method",
+		map[string]any{"header": map[string]any{"Accept": "*json*"}},
+		map[string]any{"not": map[string]any{"remote_ip": []any{"10.0.0.0/8"}}},
+		map[string]any{"host": "example.com"},
+	}
+	// The same tests written as expressions: they translate to Go.
+	expressions := []any{
+		`request.path.startsWith("/api/") && request.method in ["GET", "HEAD"]`,
+		`request.method in ["GET", "HEAD"]`,
+		`request.header["Accept"].contains("json")`,
+		`!ip_in(request.remote_ip, "10.0.0.0/8")`,
+		`request.host == "example.com"`,
+	}
+	build := func(b *testing.B, when []any, interpret bool) http.Handler {
+		b.Helper()
+		c := benchCompiler(b, named, 5000, interpret)
+		links := benchLinks()
+		h := http.Handler(handler)
+		for i := len(links) - 1; i >= 0; i-- {
+			mw := links[i]
+			if when != nil {
+				cond, err := c.Compile("when", when[i])
+				if err != nil {
+					b.Fatal(err)
+				}
+				mw = cond.Wrap(mw)
+			}
+			h = mw(h)
+		}
+		return h
+	}
+	run := func(b *testing.B, h http.Handler) {
+		w := &benchWriter{h: http.Header{}}
+		h.ServeHTTP(w, r)
+		if w.h.Get("X-Request-Id") == "" || w.n != len(body) {
+			b.Fatal("a link or the handler did not run")
+		}
+		time.Sleep(10 * time.Millisecond) // let a cached result land
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(w.h)
+			w.n = 0
+			h.ServeHTTP(w, r)
+		}
+	}
+	b.Run("plain", func(b *testing.B) { run(b, build(b, nil, false)) })
+	b.Run("structured", func(b *testing.B) { run(b, build(b, structured, false)) })
+	b.Run("expressions", func(b *testing.B) { run(b, build(b, expressions, false)) })
+	// The expressions again, kept on the interpreter: every condition is a
+	// cache hit.
+	b.Run("cached", func(b *testing.B) { run(b, build(b, expressions, true)) })
+	// The ratios, from the two chains served in alternating blocks of 64
+	// requests, so that a change in the machine's load hits both alike.
+	ratio := func(b *testing.B, plain, guarded http.Handler) {
+		w := &benchWriter{h: http.Header{}}
+		guarded.ServeHTTP(w, r)
+		time.Sleep(10 * time.Millisecond)
+		const block = 64
+		var tPlain, tGuarded time.Duration
+		for b.Loop() {
+			for _, side := range []struct {
+				h   http.Handler
+				sum *time.Duration
+			}{{plain, &tPlain}, {guarded, &tGuarded}} {
+				start := time.Now()
+				for range block {
+					clear(w.h)
+					side.h.ServeHTTP(w, r)
+				}
+				*side.sum += time.Since(start)
+			}
+		}
+		n := float64(b.N * block)
+		b.ReportMetric(float64(tPlain.Nanoseconds())/n, "plain-ns/req")
+		b.ReportMetric(float64(tGuarded.Nanoseconds())/n, "guarded-ns/req")
+		b.ReportMetric(float64(tGuarded)/float64(tPlain), "ratio")
+	}
+	b.Run("ratio/structured", func(b *testing.B) { ratio(b, build(b, nil, false), build(b, structured, false)) })
+	b.Run("ratio/expressions", func(b *testing.B) { ratio(b, build(b, nil, false), build(b, expressions, false)) })
+	b.Run("ratio/cached", func(b *testing.B) { ratio(b, build(b, nil, false), build(b, expressions, true)) })
+}
+
+// BenchmarkCacheRule compares, for expressions from the cheapest up, a direct
+// evaluation with a cache lookup that hits. It backs the cache rule in
+// docs/conditions.md.
+func BenchmarkCacheRule(b *testing.B) {
+	r := benchRequest(b)
+	hits := prometheus.NewCounter(prometheus.CounterOpts{Name: "h"})
+	misses := prometheus.NewCounter(prometheus.CounterOpts{Name: "m"})
+	cache, err := NewCache(5000, 30*time.Second, hits, misses)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cache.Close)
+	for _, src := range []string{
+		`request.method == "GET"`,
+		`request.content_length < 1024`,
+		`request.scheme == "http" && request.method == "GET"`,
+		`request.host == "example.com"`,
+		`request.header["Accept"] == "application/json"`,
+		`request.path.startsWith("/api/")`,
+		`int(request.query["page"]) >= 1`,
+	} {
+		p, err := compileProgram("when", src, boolType)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cp := &cachedProgram{p: p, cache: cache, id: cache.id(src), clientIP: remoteAddrIP}
+		cp.match(r)
+		cache.store.Wait()
+		if m := (&native{clientIP: remoteAddrIP}).compile(p.expr); m != nil {
+			b.Run("go/"+src, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					m(r)
+				}
+			})
+		}
+		b.Run("eval/"+src, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				p.evalBool(r, remoteAddrIP)
+			}
+		})
+		b.Run("lookup/"+src, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				cp.match(r)
+			}
+		})
+	}
+}

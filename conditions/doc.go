@@ -1,0 +1,60 @@
+// Package conditions compiles the conditions that decide whether a chain
+// link applies to a request: the `when:` of a link, the named conditions of
+// the `conditions:` block, and string-valued expressions such as the
+// ratelimit plugin's key.
+//
+// It is a leaf package: it knows nothing of the host, which hands it the
+// client-IP function and the result cache through [Options].
+//
+// # Two forms
+//
+// A condition is a CEL expression (github.com/google/cel-go) over a request
+// object:
+//
+//	request.path.startsWith("/api/") && request.method in ["GET", "HEAD"]
+//
+// or a map of structured matchers, all of which must hold:
+//
+//	path: /api/*
+//	method: [GET, HEAD]
+//	header: {X-Api-Key: ""}      # "" means the header is present
+//	any:
+//	  - remote_ip: [10.0.0.0/8, "fd00::/8"]
+//	  - is_internal              # the name of another condition
+//
+// A bare string names a condition of the `conditions:` block when there is
+// one of that name, and is an expression otherwise; true and false are
+// conditions too. Named conditions may reference each other; a reference
+// cycle is a compile error.
+//
+// # The request object
+//
+// request.method, path (decoded), host (without port), scheme ("https" for a
+// TLS connection, else "http"; X-Forwarded-Proto is not believed), remote_ip
+// (the client IP from [Options.ClientIP]), header (canonical names to first
+// values; lookups canonicalize the name), query (names to first values,
+// decoded), content_length (-1 when unknown), proto and route (the chi route
+// pattern). The helpers are ip_in(ip, cidr), path_match(glob) (the path
+// against the glob of the path matcher; path_match(s, glob) matches any
+// string) and m.exists(key) (key in m).
+//
+// # Compilation
+//
+// Everything is checked when the configuration loads: syntax, types, fields,
+// names, CIDRs. A failure is an [*Error] with the condition's key path and,
+// for an expression, the line and column. Structured matchers compile to Go
+// closures that allocate nothing; expressions to CEL programs whose
+// worst-case cost is bounded statically, or by CEL's cost limit at run time
+// where it cannot be (a comprehension over request data).
+//
+// # Caching
+//
+// The [Cache] (ristretto) stores expression results keyed by the condition
+// and the exact values of the request attributes it reads, which the checked
+// expression tells at compile time; a stored entry keeps its whole key and is
+// compared on every hit, so a cached answer always equals a fresh one. A
+// lookup costs less than the cheapest expression evaluation and more than any
+// structured matcher, so expressions are cached whenever what they read is
+// known, and structured matchers never are. See docs/conditions.md for the
+// figures.
+package conditions
