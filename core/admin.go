@@ -2,9 +2,12 @@ package core
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
@@ -13,64 +16,109 @@ import (
 	"github.com/switchyard/switchyard/registry"
 )
 
-// adminHandler serves {prefix}/... : the dashboard and the JSON API. Clients
-// outside server.admin.allow get 403.
+// The admin routes, below server.admin.prefix:
+//
+//	GET  {prefix}/                 the dashboard page
+//	GET  {prefix}/assets/...       its script and style sheet
+//	GET  {prefix}/api/config       effective config (secrets redacted), version, files
+//	GET  {prefix}/api/routes       routes with their chains and conditions
+//	GET  {prefix}/api/plugins      plugin types and instances with their stats
+//	GET  {prefix}/api/pools        pool statistics
+//	GET  {prefix}/api/reloads      reload history, newest first
+//	GET  {prefix}/api/stats        request counters and latency histogram
+//	POST {prefix}/api/reload       reload now
+//	POST {prefix}/api/cache/purge  purge caching plugins
+//
+// Every route answers 403 to a client outside server.admin.allow, and every
+// error is a JSON body {"error": "..."}. The POST routes also refuse
+// cross-origin browser requests (CSRF), so that a web page open in the
+// operator's browser cannot drive them.
+
+// adminTimeFormat is how times appear in the admin API.
+const adminTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// csrf rejects cross-origin browser requests to the admin POST routes.
+var csrf = http.NewCrossOriginProtection()
+
+// adminHandler serves {prefix}/... : the dashboard and the JSON API.
 func (h *Host) adminHandler(s *Snapshot) http.Handler {
 	prefix := s.adminPrefix
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := s.ips.IP(r)
-		allowed := false
-		for _, p := range s.adminAllow {
-			if p.Contains(ip) {
-				allowed = true
-				break
-			}
-		}
-		if !allowed {
-			handlers.JSONError(w, http.StatusForbidden, "forbidden")
+		if !adminAllowed(s, r) {
+			handlers.JSONError(w, http.StatusForbidden, "forbidden: client address not in server.admin.allow")
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		switch rest := strings.TrimPrefix(r.URL.Path, prefix); rest {
-		case "", "/":
-			h.serveDashboard(w, r)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		rest := strings.TrimPrefix(r.URL.Path, prefix)
+		switch rest {
+		case "":
+			// {prefix} alone: the page's relative links need the slash.
+			http.Redirect(w, r, prefix+"/", http.StatusMovedPermanently)
+		case "/":
+			getOnly(w, r, func() { h.serveDashboard(w, r) })
 		case "/api/config":
-			h.getOnly(w, r, func() any { return h.apiConfig() })
+			getJSON(w, r, h.apiConfig)
 		case "/api/routes":
-			h.getOnly(w, r, func() any { return h.apiRoutes() })
+			getJSON(w, r, h.apiRoutes)
 		case "/api/plugins":
-			h.getOnly(w, r, func() any { return h.apiPlugins() })
+			getJSON(w, r, h.apiPlugins)
 		case "/api/pools":
-			h.getOnly(w, r, func() any { return h.apiPools() })
+			getJSON(w, r, h.apiPools)
 		case "/api/reloads":
-			h.getOnly(w, r, func() any { return h.apiReloads() })
+			getJSON(w, r, h.apiReloads)
+		case "/api/stats":
+			getJSON(w, r, h.apiStats)
 		case "/api/reload":
-			if r.Method != http.MethodPost {
-				w.Header().Set("Allow", http.MethodPost)
-				handlers.JSONError(w, http.StatusMethodNotAllowed, "use POST")
+			postOnly(w, r, func() { h.apiReload(w) })
+		case "/api/cache/purge":
+			postOnly(w, r, func() { h.apiPurge(w, r) })
+		default:
+			if name, ok := strings.CutPrefix(rest, "/assets/"); ok {
+				getOnly(w, r, func() { serveAsset(w, r, name) })
 				return
 			}
-			res := h.Reload(hotreload.TriggerAdmin)
-			code := http.StatusOK
-			if !res.Success {
-				code = http.StatusUnprocessableEntity
-			}
-			writeJSON(w, code, reloadJSON(res))
-		case "/api/cache/purge":
-			h.purge(w, r)
-		default:
 			handlers.JSONError(w, http.StatusNotFound, "not found")
 		}
 	})
 }
 
-func (h *Host) getOnly(w http.ResponseWriter, r *http.Request, fn func() any) {
+// adminAllowed reports whether r comes from a client inside
+// server.admin.allow.
+func adminAllowed(s *Snapshot, r *http.Request) bool {
+	ip := s.ips.IP(r)
+	for _, p := range s.adminAllow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func getOnly(w http.ResponseWriter, r *http.Request, serve func()) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		handlers.JSONError(w, http.StatusMethodNotAllowed, "use GET")
+		handlers.JSONError(w, http.StatusMethodNotAllowed, "method not allowed: use GET")
 		return
 	}
-	writeJSON(w, http.StatusOK, fn())
+	serve()
+}
+
+func getJSON[T any](w http.ResponseWriter, r *http.Request, view func() T) {
+	getOnly(w, r, func() { writeJSON(w, http.StatusOK, view()) })
+}
+
+func postOnly(w http.ResponseWriter, r *http.Request, serve func()) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		handlers.JSONError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
+		return
+	}
+	if err := csrf.Check(r); err != nil {
+		handlers.JSONError(w, http.StatusForbidden, "forbidden: cross-origin request")
+		return
+	}
+	serve()
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -81,43 +129,109 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-func (h *Host) apiConfig() any {
+// configView is GET {prefix}/api/config.
+type configView struct {
+	// Version is the short hash of the effective configuration.
+	Version string `json:"version"`
+	// Built is when the serving snapshot was built.
+	Built string `json:"built"`
+	// Files are the files the configuration was read from, main file first.
+	Files []string `json:"files"`
+	// Config is the effective configuration (defaults, files and
+	// environment merged) with secrets replaced by "REDACTED".
+	Config map[string]any `json:"config"`
+}
+
+func (h *Host) apiConfig() configView {
 	s := h.cur.Load()
 	if s == nil {
-		return map[string]any{}
+		return configView{Files: []string{}, Config: map[string]any{}}
 	}
-	return map[string]any{
-		"version": s.Version,
-		"files":   s.Loaded.Files,
-		"config":  config.Redact(s.Loaded.Raw),
-	}
+	return configView{Version: s.Version, Built: s.Built.UTC().Format(adminTimeFormat),
+		Files: nonNil(s.Loaded.Files), Config: config.Redact(s.Loaded.Raw)}
 }
 
-func (h *Host) apiRoutes() any {
+// routesView is GET {prefix}/api/routes.
+type routesView struct {
+	Version string      `json:"version"`
+	Routes  []RouteInfo `json:"routes"`
+	// Conditions are the named conditions of the `conditions:` block, as
+	// written (expressions as strings, structured matchers as maps).
+	Conditions map[string]any `json:"conditions"`
+}
+
+func (h *Host) apiRoutes() routesView {
 	s := h.cur.Load()
 	if s == nil {
-		return map[string]any{}
+		return routesView{Routes: []RouteInfo{}, Conditions: map[string]any{}}
 	}
-	return map[string]any{"version": s.Version, "routes": s.routes}
+	conds := config.Redact(s.Config().Conditions)
+	if conds == nil {
+		conds = map[string]any{}
+	}
+	return routesView{Version: s.Version, Routes: nonNil(s.routes), Conditions: conds}
 }
 
-func (h *Host) apiPlugins() any {
-	s := h.cur.Load()
-	out := map[string]any{"types": registry.Types(), "instances": h.reg.Instances()}
-	if s != nil {
-		out["version"] = s.Version
-	}
-	return out
+// pluginsView is GET {prefix}/api/plugins.
+type pluginsView struct {
+	Version string `json:"version"`
+	// Types are the registered plugin types.
+	Types []string `json:"types"`
+	// Instances are the live instances (used by the serving snapshot) and
+	// the warm ones (retired, kept for reuse), each with its Stats.
+	Instances []registry.InstanceInfo `json:"instances"`
 }
 
-func (h *Host) apiPools() any {
+func (h *Host) apiPlugins() pluginsView {
+	v := pluginsView{Types: registry.Types(), Instances: nonNil(h.reg.Instances())}
+	if s := h.cur.Load(); s != nil {
+		v.Version = s.Version
+	}
+	return v
+}
+
+// poolView is one pool in GET {prefix}/api/pools (see pool.Stats).
+type poolView struct {
+	InUse      int64 `json:"in_use"`
+	Idle       int64 `json:"idle"`
+	Capacity   int64 `json:"capacity"`
+	Gets       int64 `json:"gets"`
+	Hits       int64 `json:"hits"`
+	Misses     int64 `json:"misses"`
+	Waits      int64 `json:"waits"`
+	QueueDepth int64 `json:"queue_depth"`
+	Rejected   int64 `json:"rejected"`
+	Dropped    int64 `json:"dropped"`
+	Workers    int64 `json:"workers"`
+	Panics     int64 `json:"panics"`
+}
+
+// poolsView is GET {prefix}/api/pools.
+type poolsView struct {
+	Pools map[string]poolView `json:"pools"`
+}
+
+func (h *Host) poolStatsNow() map[string]pool.Stats {
 	h.poolsMu.Lock()
-	defer h.poolsMu.Unlock()
-	out := make(map[string]pool.Stats, len(h.pools))
+	srcs := make(map[string]pool.StatsSource, len(h.pools))
 	for n, src := range h.pools {
+		srcs[n] = src
+	}
+	h.poolsMu.Unlock()
+	out := make(map[string]pool.Stats, len(srcs))
+	for n, src := range srcs {
 		out[n] = src.Stats()
 	}
 	return out
+}
+
+func (h *Host) apiPools() poolsView {
+	stats := h.poolStatsNow()
+	v := poolsView{Pools: make(map[string]poolView, len(stats))}
+	for n, st := range stats {
+		v.Pools[n] = poolView(st)
+	}
+	return v
 }
 
 // reloadRecord is one reload in the admin API.
@@ -126,6 +240,7 @@ type reloadRecord struct {
 	Trigger    string            `json:"trigger"`
 	Success    bool              `json:"success"`
 	Skipped    bool              `json:"skipped,omitempty"`
+	Repeats    int               `json:"repeats,omitempty"`
 	DurationMS float64           `json:"duration_ms"`
 	Version    string            `json:"version,omitempty"`
 	Error      string            `json:"error,omitempty"`
@@ -133,59 +248,129 @@ type reloadRecord struct {
 }
 
 func reloadJSON(r hotreload.Result) reloadRecord {
-	return reloadRecord{Time: r.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Trigger: string(r.Trigger),
-		Success: r.Success, Skipped: r.Skipped, DurationMS: float64(r.Duration.Microseconds()) / 1000,
-		Version: r.Version, Error: r.Error, Changes: r.Changes}
+	return reloadRecord{Time: r.Time.UTC().Format(adminTimeFormat), Trigger: string(r.Trigger),
+		Success: r.Success, Skipped: r.Skipped, Repeats: r.Repeats,
+		DurationMS: float64(r.Duration.Microseconds()) / 1000,
+		Version:    r.Version, Error: r.Error, Changes: r.Changes}
 }
 
-func (h *Host) apiReloads() any {
+// reloadsView is GET {prefix}/api/reloads.
+type reloadsView struct {
+	Version string         `json:"version"`
+	Reloads []reloadRecord `json:"reloads"`
+}
+
+func (h *Host) apiReloads() reloadsView {
 	hist := h.History()
-	out := make([]reloadRecord, len(hist))
+	v := reloadsView{Reloads: make([]reloadRecord, len(hist))}
 	for i, r := range hist {
-		out[i] = reloadJSON(r)
+		v.Reloads[i] = reloadJSON(r)
 	}
-	v := ""
 	if s := h.cur.Load(); s != nil {
-		v = s.Version
+		v.Version = s.Version
 	}
-	return map[string]any{"version": v, "reloads": out}
+	return v
 }
 
-// purge answers POST {prefix}/api/cache/purge with {"prefix": "/api/"} or
-// {"key": "..."}, optionally {"plugin": "name"} to purge one cache only.
-func (h *Host) purge(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		handlers.JSONError(w, http.StatusMethodNotAllowed, "use POST")
-		return
+// apiReload answers POST {prefix}/api/reload: 200 with the result, or 422
+// with the result and its error when the configuration was rejected.
+func (h *Host) apiReload(w http.ResponseWriter) {
+	res := h.Reload(hotreload.TriggerAdmin)
+	code := http.StatusOK
+	if !res.Success {
+		code = http.StatusUnprocessableEntity
 	}
-	var req struct {
-		Prefix string `json:"prefix"`
-		Key    string `json:"key"`
-		Plugin string `json:"plugin"`
-	}
+	writeJSON(w, code, reloadJSON(res))
+}
+
+// purgeRequest is the body of POST {prefix}/api/cache/purge.
+type purgeRequest struct {
+	// Prefix drops every entry whose path starts with it.
+	Prefix string `json:"prefix"`
+	// Key drops the entry with this cache key.
+	Key string `json:"key"`
+	// Plugin limits the purge to one caching instance; empty purges all.
+	Plugin string `json:"plugin"`
+}
+
+// purgeView is the answer of POST {prefix}/api/cache/purge.
+type purgeView struct {
+	// Purged is the number of entries dropped, in all instances.
+	Purged int `json:"purged"`
+	// Plugins is the number dropped by each caching instance.
+	Plugins map[string]int `json:"plugins"`
+}
+
+// apiPurge answers POST {prefix}/api/cache/purge with {"prefix": "/api/"}
+// or {"key": "..."}, optionally {"plugin": "name"} to purge one cache only.
+func (h *Host) apiPurge(w http.ResponseWriter, r *http.Request) {
+	var req purgeRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		handlers.JSONError(w, http.StatusBadRequest, "body must be {\"prefix\": \"/path/\"} or {\"key\": \"...\"}: "+err.Error())
+		msg := err.Error()
+		if errors.Is(err, io.EOF) {
+			msg = "empty body"
+		}
+		handlers.JSONError(w, http.StatusBadRequest, `body must be {"prefix": "/path/"} or {"key": "..."}, optionally with "plugin": `+msg)
 		return
 	}
 	if req.Prefix == "" && req.Key == "" {
-		handlers.JSONError(w, http.StatusBadRequest, "give a prefix or a key")
+		handlers.JSONError(w, http.StatusBadRequest, `give "prefix" or "key"`)
 		return
 	}
-	purged := map[string]int{}
+	v := purgeView{Plugins: map[string]int{}}
+	found := false
 	h.reg.Each(func(name, _ string, inst registry.Instance) {
 		if req.Plugin != "" && req.Plugin != name {
 			return
 		}
 		if p, ok := inst.(registry.Purger); ok {
-			purged[name] += p.Purge(req.Key, req.Prefix)
+			found = true
+			n := p.Purge(req.Key, req.Prefix)
+			v.Plugins[name] += n
+			v.Purged += n
 		}
 	})
-	total := 0
-	for _, n := range purged {
-		total += n
+	if req.Plugin != "" && !found {
+		handlers.JSONError(w, http.StatusNotFound, "no live caching plugin instance named "+req.Plugin)
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"purged": total, "plugins": purged})
+	writeJSON(w, http.StatusOK, v)
+}
+
+// nonNil returns s, or an empty slice for nil, so that JSON shows [] rather
+// than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// latestReload returns the newest entry of the reload history.
+func (h *Host) latestReload() (hotreload.Result, bool) {
+	hist := h.History()
+	if len(hist) == 0 {
+		return hotreload.Result{}, false
+	}
+	return hist[0], true
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// timeOrZero formats t for the API, or "" for the zero time.
+func timeOrZero(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(adminTimeFormat)
 }

@@ -2,9 +2,16 @@
 // embedded demo configuration at once; with -config it serves that file and
 // reloads it live on every save.
 //
-//	devserver [-config FILE] [-addr HOST:PORT] [-watch=true] [-log-format text|json] [-log-level info]
+//	devserver [-config FILE] [-addr HOST:PORT] [-watch=true] [-log-format auto|color|text|json] [-log-level info]
 //	devserver -check -config FILE     # validate and exit, like nginx -t
 //	devserver -print-config           # print the effective config
+//
+// Logs go to stderr: coloured on a terminal (-log-format auto, the default),
+// plain text or JSON otherwise. Every reload logs one line with the new
+// version, how long it took and what changed; a rejected edit logs one line
+// per error with its file:line, key and message, and the previous
+// configuration keeps serving. SIGHUP reloads; SIGINT and SIGTERM shut down
+// gracefully within server.shutdown_timeout.
 package main
 
 import (
@@ -17,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/switchyard/switchyard/core"
@@ -31,63 +39,139 @@ import (
 //go:embed default.yaml
 var defaultConfig []byte
 
+// embeddedName is the name errors give the embedded config.
+const embeddedName = "default.yaml"
+
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// options are the command-line flags.
+type options struct {
+	config    string
+	addr      string
+	watch     bool
+	logFormat string
+	logLevel  string
+	check     bool
+	print     bool
+}
+
+// run is the whole command: it parses args, and either checks or prints
+// the config and returns, or serves until ctx ends. stdin is read when the
+// config is "-" or /dev/stdin. It returns the exit code: 0 on success, 1
+// for an invalid config or a failure to serve, 2 for bad flags.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var o options
 	fs := flag.NewFlagSet("devserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "config file (YAML, TOML or JSON); empty serves the embedded demo config")
-	addr := fs.String("addr", "", "listen address HOST:PORT, overriding server.addr")
-	watch := fs.Bool("watch", true, "reload when a config file changes (also needs reload.watch: true)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	check := fs.Bool("check", false, "validate the config and exit: 0 when valid, 1 with the errors")
-	printCfg := fs.Bool("print-config", false, "print the effective config as YAML and exit")
+	fs.StringVar(&o.config, "config", "", "config file (YAML, TOML or JSON), or - for YAML on stdin; empty serves the embedded demo config")
+	fs.StringVar(&o.addr, "addr", "", "listen address HOST:PORT, overriding server.addr")
+	fs.BoolVar(&o.watch, "watch", true, "reload when a config file changes (also needs reload.watch: true)")
+	fs.StringVar(&o.logFormat, "log-format", "auto", "log format: auto (colour on a terminal, text otherwise), color, text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&o.check, "check", false, "validate the config and exit: 0 when valid, 1 with the errors")
+	fs.BoolVar(&o.print, "print-config", false, "print the effective config as YAML and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "devserver: unexpected argument %q (the config file goes after -config)\n", fs.Arg(0))
+		return 2
+	}
+	logger, err := newLogger(stderr, o.logFormat, o.logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "devserver:", err)
 		return 2
 	}
-
-	if *check || *printCfg {
-		return checkConfig(*cfgPath, *printCfg, stdout, stderr)
+	src, err := newSource(o.config, stdin)
+	if err != nil {
+		fmt.Fprintln(stderr, "devserver:", err)
+		return 1
 	}
+	if o.check || o.print {
+		return checkConfig(src, o.print, stdout, stderr)
+	}
+	return serve(ctx, o, src, logger, stderr)
+}
 
+// source is where the config comes from: a file (watched), stdin (read
+// once), or the embedded demo config.
+type source struct {
+	path string // the file, or "" for data
+	name string // for errors and the banner
+	data []byte
+}
+
+// newSource resolves the -config flag: empty is the embedded config, "-"
+// and /dev/stdin read stdin (YAML) at once.
+func newSource(path string, stdin io.Reader) (source, error) {
+	switch path {
+	case "":
+		return source{name: embeddedName, data: defaultConfig}, nil
+	case "-", "/dev/stdin":
+		data, err := io.ReadAll(io.LimitReader(stdin, config.MaxFileSize+1))
+		if err != nil {
+			return source{}, fmt.Errorf("reading the config from stdin: %w", err)
+		}
+		if len(data) > config.MaxFileSize {
+			return source{}, fmt.Errorf("the config on stdin is larger than %d bytes", config.MaxFileSize)
+		}
+		return source{name: "stdin.yaml", data: data}, nil
+	}
+	return source{path: path, name: path}, nil
+}
+
+// load makes the host serve src.
+func (src source) load(h *core.Host) error {
+	if src.path == "" {
+		return h.LoadBytes(src.name, src.data, ".")
+	}
+	return h.LoadFile(src.path)
+}
+
+// describe names the source for people.
+func (src source) describe() string {
+	switch {
+	case src.path != "":
+		return src.path
+	case src.name == embeddedName:
+		return "embedded default config"
+	}
+	return "config on stdin"
+}
+
+// serve runs the host until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, o options, src source, logger *slog.Logger, stderr io.Writer) int {
 	h := core.New(core.Options{Logger: logger, Env: os.Environ(), EnableAdmin: true})
 	registerDemoHandlers(h)
-	if *cfgPath == "" {
-		err = h.LoadBytes("default.yaml", defaultConfig, ".")
-	} else {
-		err = h.LoadFile(*cfgPath)
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	if err := src.load(h); err != nil {
+		// The host has logged each error with its file:line and key.
+		fmt.Fprintf(stderr, "devserver: %s: the configuration is invalid; nothing is served\n", src.describe())
 		h.Close()
 		return 1
 	}
-	if *watch {
+	if o.watch {
 		if err := h.Watch(); err != nil {
 			logger.Warn("config watching off", "err", err)
 		}
 	}
-	if err := h.Start(*addr); err != nil {
+	if err := h.Start(o.addr); err != nil {
 		fmt.Fprintln(stderr, "devserver:", err)
 		h.Close()
 		return 1
 	}
-	banner(stderr, h, *cfgPath)
+	banner(stderr, h, src, o.watch)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	hupCtx, hupStop := context.WithCancel(context.Background())
-	go hotreload.Signals(hupCtx, func(t hotreload.Trigger) { h.Reload(t) })
+	var wg sync.WaitGroup
+	wg.Go(func() { hotreload.Signals(hupCtx, func(t hotreload.Trigger) { h.Reload(t) }) })
 	<-ctx.Done()
 	hupStop()
+	wg.Wait()
 	logger.Info("shutting down")
 	if err := h.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("shutdown", "err", err)
@@ -97,61 +181,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // checkConfig validates a config the way serving it would (plugins built,
-// conditions compiled, routes checked) without binding any listener.
-func checkConfig(path string, print bool, stdout, stderr io.Writer) int {
+// conditions compiled, routes checked) without binding any listener, and
+// prints either OK or every error on a line of its own
+// ("file:line: key: what is wrong"); with print it writes the effective
+// config as YAML instead.
+func checkConfig(src source, print bool, stdout, stderr io.Writer) int {
 	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler), Env: os.Environ()})
 	defer h.Close()
 	registerDemoHandlers(h)
-	var err error
-	if path == "" {
-		err = h.LoadBytes("default.yaml", defaultConfig, ".")
-	} else {
-		err = h.LoadFile(path)
-	}
-	if err != nil {
+	if err := src.load(h); err != nil {
 		fmt.Fprintln(stderr, err)
+		fmt.Fprintf(stderr, "%s: invalid\n", src.describe())
 		return 1
 	}
 	if print {
 		out, err := config.Marshal(h.Snapshot().Config())
 		if err != nil {
-			fmt.Fprintln(stderr, err)
+			fmt.Fprintln(stderr, "devserver:", err)
 			return 1
 		}
 		_, _ = stdout.Write(out)
 		return 0
 	}
-	name := path
-	if name == "" {
-		name = "embedded default config"
-	}
-	fmt.Fprintf(stdout, "%s: OK (version %s)\n", name, h.Snapshot().Version)
+	fmt.Fprintf(stdout, "%s: OK (version %s)\n", src.describe(), h.Snapshot().Version)
 	return 0
 }
 
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("-log-format %q: want text or json", format)
-}
-
-func banner(w io.Writer, h *core.Host, path string) {
+// banner prints one short block: where the host listens, what it serves
+// and where the dashboard is.
+func banner(w io.Writer, h *core.Host, src source, watch bool) {
 	s := h.Snapshot()
-	src := path
-	if src == "" {
-		src = "(embedded default config)"
+	from := src.describe()
+	switch {
+	case src.name == embeddedName && src.path == "":
+		from = "embedded demo config (devserver -print-config > switchyard.yaml to start your own)"
+	case src.path != "" && watch && s.Config().Reload.Watch:
+		from += " (watching for edits)"
 	}
 	addr := h.Addr().String()
-	fmt.Fprintf(w, "switchyard devserver\n  listening  http://%s\n  config     %s\n  version    %s\n", addr, src, s.Version)
+	fmt.Fprintf(w, "switchyard devserver\n  listening  http://%s\n  config     %s\n  version    %s\n", addr, from, s.Version)
 	if a := s.Config().Server.Admin; a.Enabled {
 		fmt.Fprintf(w, "  dashboard  http://%s%s/\n", addr, a.Prefix)
 	}
