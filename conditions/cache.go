@@ -125,9 +125,10 @@ func (c *Cache) sweep(every time.Duration) {
 	}
 }
 
-// Close stops the cache's goroutines. Lookups on a closed cache miss and
-// nothing is stored; close it only once no request uses it any more. Close
-// may be called more than once.
+// Close stops the cache's goroutines. Close it only after the last request
+// that may match a condition using it has finished (ristretto does not allow
+// a lookup concurrent with Close); after Close, lookups miss and nothing is
+// stored. Close may be called more than once.
 func (c *Cache) Close() {
 	c.closeOnce.Do(func() {
 		if c.stop != nil {

@@ -267,6 +267,8 @@ func TestExpressions(t *testing.T) {
 		{"path matches no", `request.path.matches("^/users/[0-9]+$")`, req{target: "/users/ab"}, false},
 		{"host", `request.host == "example.com"`, req{target: "http://example.com:8443/"}, true},
 		{"host endsWith", `request.host.endsWith(".example.com")`, req{target: "http://api.example.com/"}, true},
+		{"host any case", `request.host.matches("(?i)^example\\.com$")`, req{target: "http://EXAMPLE.com/"}, true},
+		{"host any case no", `request.host.matches("(?i)^example\\.com$")`, req{target: "http://examplexcom/"}, false},
 		{"scheme http", `request.scheme == "http"`, req{}, true},
 		{"scheme https", `request.scheme == "https"`, req{tls: true}, true},
 		{"scheme ignores forwarded proto", `request.scheme == "https"`, req{header: map[string]string{"X-Forwarded-Proto": "https"}}, false},

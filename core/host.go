@@ -48,6 +48,7 @@ type Host struct {
 	workers   *pool.Workers // cpu.process_pool: CPU-heavy work
 	threads   *pool.Workers // cpu.thread_pool: blocking work
 	objects   *pool.Objects[statusWriter]
+	proxies   *proxyStats // connection_pool: the proxy transports' connections
 	poolStats *pool.Collector
 	poolsMu   sync.Mutex
 	pools     map[string]pool.StatsSource
@@ -91,11 +92,13 @@ func New(opts Options) *Host {
 	h.workers = pool.NewWorkers("process_pool", pool.WorkerOptions{MaxWorkers: 4, QueueSize: 1000})
 	h.threads = pool.NewWorkers("thread_pool", pool.WorkerOptions{MinWorkers: 4, MaxWorkers: 16, QueueSize: 1000})
 	h.objects = pool.NewObjects(10000, time.Minute, func() *statusWriter { return new(statusWriter) },
-		func(sw *statusWriter) { *sw = statusWriter{} })
+		func(sw *statusWriter) { sw.w, sw.status, sw.written = nil, 0, 0 })
 	h.setPool("buffer", h.buffers)
 	h.setPool("process", h.workers)
 	h.setPool("thread", h.threads)
 	h.setPool("object", h.objects)
+	h.proxies = newProxyStats(&h.cur)
+	h.setPool("proxy", h.proxies)
 	h.metrics.reg.MustRegister(h.poolStats)
 	return h
 }
@@ -300,17 +303,16 @@ type instrumented struct {
 func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	sw := in.objs.Get()
-	sw.reset(w)
-	defer func() {
-		code := sw.status
-		if code == 0 {
-			code = http.StatusOK
-		}
-		in.rm.observe(r.Method, code, time.Since(start))
-		*sw = statusWriter{}
-		in.objs.Put(sw)
-	}()
+	sw.w = w // the pool's reset cleared the rest, field by field
+	// No defer: the chain's guards recover every panic but
+	// http.ErrAbortHandler, which abandons the response anyway.
 	in.next.ServeHTTP(sw, r)
+	code := sw.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	in.rm.observe(r.Method, code, time.Since(start))
+	in.objs.Put(sw)
 }
 
 // fastPaths bypass every chain.

@@ -2,57 +2,71 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/switchyard/switchyard/core/config"
+	"time"
 )
 
 // acceptor owns one OS listener and hands each accepted connection to the
 // current generation's listener.
 type acceptor struct {
-	h      *Host
-	ln     net.Listener
-	key    listenKey
-	target atomic.Pointer[genListener]
-	once   sync.Once
-	done   chan struct{}
+	h       *Host
+	ln      net.Listener
+	key     listenKey
+	target  atomic.Pointer[genListener]
+	started bool // guarded by serverState.mu
+	once    sync.Once
+	done    chan struct{} // closed when the accept loop has returned
 }
 
-// listen opens a listener with the configured backlog and starts accepting.
-func (h *Host) listen(k listenKey, c *config.Config) (*acceptor, error) {
+// listen opens a listener with the configured backlog. It accepts nothing
+// until start.
+func (h *Host) listen(k listenKey) (*acceptor, error) {
 	ln, err := listenBacklog(k.addr, k.backlog)
 	if err != nil {
 		return nil, err
 	}
-	a := &acceptor{h: h, ln: ln, key: k, done: make(chan struct{})}
-	h.srv.wg.Add(1)
+	return &acceptor{h: h, ln: ln, key: k, done: make(chan struct{})}, nil
+}
+
+// start begins accepting; a generation must be its target already.
+func (a *acceptor) start() {
+	a.started = true
+	a.h.srv.wg.Add(1)
 	go func() {
-		defer h.srv.wg.Done()
+		defer a.h.srv.wg.Done()
 		a.loop()
 	}()
-	return a, nil
 }
+
+// Backoff after a failed Accept (too many open files, for example), as
+// net/http's Server does, so that a persistent error does not spin.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
 
 func (a *acceptor) loop() {
 	defer close(a.done)
+	var backoff time.Duration
 	for {
 		c, err := a.ln.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			a.h.log.Warn("accept", "err", err)
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			a.h.log.Warn("accept", "err", err, "retry_in", backoff.String())
+			time.Sleep(backoff)
 			continue
 		}
+		backoff = 0
 		a.tune(c)
 		a.deliver(c)
 	}
@@ -73,6 +87,9 @@ func (a *acceptor) tune(c net.Conn) {
 	_ = tc.SetNoDelay(tcp.NoDelay)
 }
 
+// deliver hands c to the current generation. When that generation stops
+// accepting while c waits, c goes to the generation that replaced it; with
+// none (shutdown), c is closed.
 func (a *acceptor) deliver(c net.Conn) {
 	for {
 		g := a.target.Load()
@@ -88,16 +105,20 @@ func (a *acceptor) deliver(c net.Conn) {
 				c.Close()
 				return
 			}
-		case <-a.done:
-			c.Close()
-			return
 		}
 	}
 }
 
+// close stops accepting: the OS listener is closed first and the connection
+// the loop may hold is delivered, then the current generation's listener is
+// closed (its Serve returns; its connections live on). Called with
+// serverState.mu held.
 func (a *acceptor) close() {
 	a.once.Do(func() {
 		a.ln.Close()
+		if a.started {
+			<-a.done
+		}
 		if g := a.target.Load(); g != nil {
 			g.close()
 		}
@@ -139,4 +160,25 @@ type slogWriter struct{ l *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	w.l.Warn("http server", "msg", strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// resolve turns host:port into an address; an empty host listens on all
+// IPv4 addresses, "localhost" on 127.0.0.1.
+func resolve(addr string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	switch host {
+	case "":
+		host = "0.0.0.0"
+	case "localhost":
+		host = "127.0.0.1"
+	}
+	tcp, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("listen %q: %w", addr, err)
+	}
+	ap := tcp.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
 }

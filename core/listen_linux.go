@@ -3,7 +3,6 @@ package core
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"syscall"
 )
@@ -53,23 +52,27 @@ func listenBacklog(addr string, backlog int) (net.Listener, error) {
 	return ln, nil
 }
 
-// resolve turns host:port into an address; an empty host listens on all
-// IPv4 addresses, "localhost" on 127.0.0.1.
-func resolve(addr string) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(addr)
+// setBacklog changes the accept queue length of an open listener: Linux
+// lets listen(2) be called again on a listening socket for that, so the
+// queue and the connections in it are kept.
+func setBacklog(ln net.Listener, backlog int) error {
+	if backlog <= 0 {
+		backlog = syscall.SOMAXCONN
+	}
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return fmt.Errorf("listener %T has no file descriptor", ln)
+	}
+	rc, err := sc.SyscallConn()
 	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("listen %q: %w", addr, err)
+		return err
 	}
-	switch host {
-	case "":
-		host = "0.0.0.0"
-	case "localhost":
-		host = "127.0.0.1"
+	var lerr error
+	if err := rc.Control(func(fd uintptr) { lerr = syscall.Listen(int(fd), backlog) }); err != nil {
+		return err
 	}
-	tcp, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, port))
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("listen %q: %w", addr, err)
+	if lerr != nil {
+		return fmt.Errorf("listen: %w", lerr)
 	}
-	ap := tcp.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	return nil
 }

@@ -19,7 +19,6 @@ type hostMetrics struct {
 	factory  *registry.Metrics
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
 	conns    prometheus.Gauge
 	panics   *prometheus.CounterVec
 	reloads  *prometheus.CounterVec

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/core/config"
@@ -21,6 +22,46 @@ type source struct {
 	name string
 	data []byte
 	dir  string
+
+	// tried is the content hash of the last load attempted from this source
+	// and failed the error that rejected it ("" when it was applied). A file
+	// event whose content equals the last attempt changes nothing: it is
+	// skipped, whether that attempt serves or was rejected. triedFiles and
+	// triedGlobs are the files that load read and its include globs.
+	tried      string
+	failed     string
+	triedFiles []string
+	triedGlobs []string
+}
+
+// unchanged reports, without parsing anything, that the files of the last
+// attempt still hold what it read, so that a load now would give the same
+// result: the source is a file, no SWITCHYARD_ variable is in the
+// environment (the hash of a load is then the hash of its files alone), no
+// file matching an include glob appeared, and the files hash as before. It
+// is how an event that changes no content (a touch, an editor's swap file,
+// the second event of a save) costs one hash. False means "load and see".
+func (s *source) unchanged(env []string) bool {
+	if s.path == "" || s.tried == "" || len(s.triedFiles) == 0 {
+		return false
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, config.EnvPrefix) {
+			return false
+		}
+	}
+	for _, g := range s.triedGlobs {
+		matches, err := filepath.Glob(g)
+		if err != nil {
+			return false
+		}
+		for _, m := range matches {
+			if !slices.Contains(s.triedFiles, m) {
+				return false
+			}
+		}
+	}
+	return hotreload.Hash(s.triedFiles) == s.tried
 }
 
 func (s source) load(env []string) (*config.Loaded, error) {
@@ -75,18 +116,39 @@ func (h *Host) Reload(t hotreload.Trigger) hotreload.Result {
 
 // reload parses, validates and builds a complete snapshot, then swaps it in
 // with one atomic store. On any error nothing changes.
+//
+// A file or poll trigger whose content hash equals that of the last attempt
+// is skipped: an unrelated file in a watched directory, or a second event of
+// the same save, costs one hash. The comparison is with the last attempt, not
+// with the serving configuration, so that a rejected file is not rejected
+// (and counted) again for every unrelated event, and writing back the
+// serving content after a rejection is a real reload that makes
+// config_last_reload_successful 1 again.
 func (h *Host) reload(t hotreload.Trigger) hotreload.Result {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 	start := time.Now()
 	res := hotreload.Result{Time: start, Trigger: t}
 	cur := h.cur.Load()
+	if cur != nil {
+		res.Version = cur.Version
+	}
 
-	l, err := h.source.load(h.opts.Env)
-	if err == nil && cur != nil && (t == hotreload.TriggerFile || t == hotreload.TriggerPoll) && l.Hash == cur.Loaded.Hash {
-		res.Success, res.Skipped, res.Version = true, true, cur.Version
+	contentTrigger := cur != nil && (t == hotreload.TriggerFile || t == hotreload.TriggerPoll)
+	skip := func() hotreload.Result {
+		res.Skipped, res.Success, res.Error = true, h.source.failed == "", h.source.failed
 		res.Duration = time.Since(start)
 		return res
+	}
+	if contentTrigger && h.source.unchanged(h.opts.Env) {
+		return skip()
+	}
+	l, err := h.source.load(h.opts.Env)
+	if l != nil && contentTrigger && l.Hash == h.source.tried {
+		return skip()
+	}
+	if l != nil {
+		h.source.tried, h.source.triedFiles, h.source.triedGlobs = l.Hash, l.Files, l.Globs
 	}
 	if err == nil && h.opts.EnableAdmin {
 		l.Config.Server.Admin.Enabled = true
@@ -95,37 +157,66 @@ func (h *Host) reload(t hotreload.Trigger) hotreload.Result {
 	if err == nil {
 		s, err = h.build(l, cur)
 	}
-	res.Duration = time.Since(start)
+	var plan *listenPlan
+	if err == nil {
+		if plan, err = h.srv.prepare(h, l.Config); err != nil {
+			s.releaseResources()
+			err = l.Annotate(&registry.BuildError{Key: "server.addr", Err: err})
+		}
+	}
 	if err != nil {
 		res.Error = err.Error()
+		res.Duration = time.Since(start)
+		h.source.failed = res.Error
 		h.metrics.reloads.WithLabelValues("failure").Inc()
 		h.metrics.lastOK.Set(0)
 		h.logRejection(err)
-		// Keep watching what the rejected edit reads (a new include glob,
-		// say), so that fixing any of those files reloads again.
-		if h.watcher != nil && l != nil && len(l.Files) > 0 {
-			if werr := h.watcher.Watch(l.Files, l.Globs); werr != nil {
-				h.log.Warn("watching config files", "err", werr)
-			}
-		}
+		h.watch(cur, l)
 		return res
 	}
+	h.source.failed = ""
 	res.Changes = diff(cur, s)
-	h.commit(cur, s)
+	h.commit(cur, s, plan)
 	res.Success, res.Version = true, s.Version
 	res.Duration = time.Since(start)
 	h.metrics.reloads.WithLabelValues("success").Inc()
 	h.metrics.lastOK.Set(1)
 	h.metrics.lastOKTS.Set(float64(time.Now().UnixNano()) / 1e9)
-	if h.watcher != nil {
-		if werr := h.watcher.Watch(l.Files, l.Globs); werr != nil {
-			h.log.Warn("watching config files", "err", werr)
-		}
-		h.watcher.SetOptions(h.watchOptions(l.Config))
-	}
+	h.watch(nil, l)
 	h.log.Info("config loaded", "version", s.Version, "trigger", string(t),
 		"duration", res.Duration.Round(time.Microsecond).String(), "changes", res.Changes.String())
 	return res
+}
+
+// watch points the watcher at the files of the load l. After a rejected
+// load, serving is the configuration still in force: its files stay watched
+// too, so that fixing any of them (an include the broken main file no longer
+// reached, say) is seen.
+func (h *Host) watch(serving *Snapshot, l *config.Loaded) {
+	if h.watcher == nil || l == nil {
+		return
+	}
+	files, globs := l.Files, l.Globs
+	if serving != nil {
+		files = union(serving.Loaded.Files, files)
+		globs = union(serving.Loaded.Globs, globs)
+	}
+	if err := h.watcher.Watch(files, globs); err != nil {
+		h.log.Warn("watching config files", "err", err)
+	}
+	if l.Config != nil {
+		h.watcher.SetOptions(h.watchOptions(l.Config))
+	}
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // logRejection logs each error of a rejected config on its own line.
@@ -140,8 +231,10 @@ func (h *Host) logRejection(err error) {
 	h.log.Error("config rejected", "err", err)
 }
 
-// commit applies pool settings, swaps the snapshot in and retires the old one.
-func (h *Host) commit(cur, s *Snapshot) {
+// commit applies pool settings, swaps the snapshot in, moves the servers to
+// its settings (plan is the listener prepared for it) and retires the old
+// snapshot.
+func (h *Host) commit(cur, s *Snapshot, plan *listenPlan) {
 	if cur != nil {
 		if s.condCache != nil && s.condCache == cur.condCache {
 			cur.ownsCondCache, s.ownsCondCache = false, cur.ownsCondCache || s.ownsCondCache
@@ -152,7 +245,7 @@ func (h *Host) commit(cur, s *Snapshot) {
 	}
 	h.applyPools(s.Loaded.Config)
 	h.cur.Store(s)
-	h.srv.apply(h, s.Loaded.Config)
+	h.srv.apply(h, s.Loaded.Config, plan)
 	if cur != nil {
 		h.retire(cur)
 	}
@@ -253,9 +346,11 @@ func usesAny(r RouteInfo, plugins []string) bool {
 	return false
 }
 
-// Watch starts the reload machinery: the file watcher (when reload.watch is
-// on and the source is a file), SIGHUP, and the serialising runner. It
-// returns a stop function; Shutdown calls it too.
+// Watch starts the reload machinery: the serialising runner that Reload
+// goes through from then on, and the file watcher when reload.watch is on
+// and the source is a file. SIGHUP is the caller's to wire, for example
+// `go hotreload.Signals(ctx, func(t hotreload.Trigger) { h.Reload(t) })`.
+// Close and Shutdown stop it.
 func (h *Host) Watch() error {
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,27 +20,41 @@ import (
 // http.Server reads while serving (timeouts, header limits) cannot change in
 // place, so a change starts a new server generation on the same listener: new
 // connections go to it, and connections of the old generation finish their
-// requests and keep-alives undisturbed. A new address or backlog opens a new
-// listener first, then closes the old one and drains its connections.
+// requests and keep-alives undisturbed. A new address opens (binds) the new
+// listener before the snapshot is swapped in, so that an address in use
+// rejects the reload; after the swap the old listener stops accepting and its
+// connections drain. A new backlog on the same address is applied to the open
+// listener.
 type serverState struct {
 	mu       sync.Mutex
 	addr     string // forced by the caller (-addr), else from the config
 	ln       *acceptor
 	gen      *generation
-	old      []*generation
+	old      []*generation // no longer accepting; dropped once Serve returned and no connection is left
 	started  bool
 	stopping bool
 	wg       sync.WaitGroup
-	errs     chan error
 }
 
 // generation is one http.Server serving the connections it accepted.
 type generation struct {
-	srv  *http.Server
-	ln   *genListener
-	key  serverKey
-	acc  *acceptor
-	done chan struct{}
+	srv      *http.Server
+	ln       *genListener
+	key      serverKey
+	acc      *acceptor
+	conns    atomic.Int64  // open connections
+	done     chan struct{} // closed when Serve has returned
+	draining bool          // its listener is gone: shut down, guarded by serverState.mu
+}
+
+// finished reports whether g accepts nothing more and has no connection left.
+func (g *generation) finished() bool {
+	select {
+	case <-g.done:
+		return g.conns.Load() == 0
+	default:
+		return false
+	}
 }
 
 // serverKey is what a generation's http.Server was built with.
@@ -51,6 +67,14 @@ type serverKey struct {
 type listenKey struct {
 	addr    string
 	backlog int
+}
+
+// listenPlan is what a reload does to the listener, decided (and a new
+// listener bound) before the swap: change the backlog of the open listener,
+// or move to acc.
+type listenPlan struct {
+	key listenKey
+	acc *acceptor // nil: same address, new backlog
 }
 
 func keyOf(c *config.Config) serverKey {
@@ -76,15 +100,18 @@ func (h *Host) Start(addr string) error {
 	if st.started {
 		return errors.New("core: host already started")
 	}
+	if st.stopping {
+		return errors.New("core: host shut down")
+	}
 	st.addr = addr
-	st.errs = make(chan error, 16)
 	c := s.Loaded.Config
-	acc, err := h.listen(st.listenKey(c), c)
+	acc, err := h.listen(st.listenKey(c))
 	if err != nil {
 		return err
 	}
 	st.ln = acc
 	st.gen = h.newGeneration(acc, keyOf(c))
+	acc.start()
 	st.started = true
 	return nil
 }
@@ -107,54 +134,114 @@ func (st *serverState) listenKey(c *config.Config) listenKey {
 	return listenKey{addr: addr, backlog: c.Performance.Network.TCP.Backlog}
 }
 
-// apply moves the servers to the settings of c: nothing, a new generation,
-// or a new listener.
-func (st *serverState) apply(h *Host, c *config.Config) {
+// sameAddr reports whether addr names the address the open listener is
+// bound to (written the same, or resolving to it, as localhost:8080 and
+// 127.0.0.1:8080 do). Called with mu held.
+func (st *serverState) sameAddr(addr string) bool {
+	if addr == st.ln.key.addr {
+		return true
+	}
+	ap, err := resolve(addr)
+	if err != nil || ap.Port() == 0 {
+		return false
+	}
+	bound, ok := st.ln.ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	b := bound.AddrPort()
+	return netip.AddrPortFrom(b.Addr().Unmap(), b.Port()) == ap
+}
+
+// prepare decides what c changes in the listener and binds a new one when
+// the address changes, so that an address in use fails the reload before
+// anything is swapped. apply carries the plan out; a plan that is never
+// applied must be dropped with discard.
+func (st *serverState) prepare(h *Host, c *config.Config) (*listenPlan, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.started || st.stopping {
-		return
+		return nil, nil
 	}
 	lk := st.listenKey(c)
-	if lk != st.ln.key {
-		acc, err := h.listen(lk, c)
-		if err != nil {
-			h.log.Error("new listener failed; keeping the old one", "addr", lk.addr, "err", err)
-		} else {
-			old := st.ln
-			oldGen := st.gen
-			st.ln = acc
-			st.gen = h.newGeneration(acc, keyOf(c))
-			old.close()
-			st.wg.Add(1)
-			go func() { // drain the old address: finish in-flight, then close
-				defer st.wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), c.Server.ShutdownTimeout)
-				defer cancel()
-				_ = oldGen.srv.Shutdown(ctx)
-			}()
-			for _, g := range st.old {
-				if g.acc == old {
-					gg := g
-					st.wg.Add(1)
-					go func() {
-						defer st.wg.Done()
-						ctx, cancel := context.WithTimeout(context.Background(), c.Server.ShutdownTimeout)
-						defer cancel()
-						_ = gg.srv.Shutdown(ctx)
-					}()
-				}
-			}
-			h.log.Info("listening", "addr", acc.ln.Addr().String())
-			return
-		}
+	if lk == st.ln.key {
+		return nil, nil
 	}
-	if k := keyOf(c); k != st.gen.key {
+	if st.sameAddr(lk.addr) {
+		return &listenPlan{key: lk}, nil
+	}
+	acc, err := h.listen(lk)
+	if err != nil {
+		return nil, err
+	}
+	return &listenPlan{key: lk, acc: acc}, nil
+}
+
+// apply moves the servers to the settings of c: a new listener (plan), a
+// new backlog, a new generation, or nothing. Generations that have finished
+// are dropped.
+func (st *serverState) apply(h *Host, c *config.Config, plan *listenPlan) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.started || st.stopping {
+		if plan != nil && plan.acc != nil {
+			plan.acc.close()
+		}
+		return
+	}
+	st.prune()
+	k := keyOf(c)
+	switch {
+	case plan != nil && plan.acc != nil:
+		old := st.ln
+		st.old = append(st.old, st.gen)
+		st.ln = plan.acc
+		st.gen = h.newGeneration(plan.acc, k)
+		plan.acc.start()
+		old.close() // stop accepting at the old address; its connections drain
+		for _, g := range st.old {
+			if g.acc == old && !g.draining {
+				g.draining = true
+				st.drain(g, c.Server.ShutdownTimeout)
+			}
+		}
+		h.log.Info("listening", "addr", plan.acc.ln.Addr().String(), "was", old.ln.Addr().String())
+		return
+	case plan != nil:
+		if err := setBacklog(st.ln.ln, plan.key.backlog); err != nil {
+			h.log.Warn("listen backlog unchanged until restart", "backlog", plan.key.backlog, "err", err)
+		}
+		st.ln.key = plan.key
+	}
+	if k != st.gen.key {
 		old := st.gen
 		st.gen = h.newGeneration(st.ln, k)
 		old.ln.close() // stop accepting; its connections live on
 		st.old = append(st.old, old)
 	}
+}
+
+// prune drops the old generations that have finished. Called with mu held.
+func (st *serverState) prune() {
+	st.old = slices.DeleteFunc(st.old, (*generation).finished)
+}
+
+// drain shuts g down in the background: its in-flight requests finish
+// (up to timeout, then its connections are closed), idle keep-alive
+// connections close. Called with mu held.
+func (st *serverState) drain(g *generation, timeout time.Duration) {
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		defer cancel()
+		if g.srv.Shutdown(ctx) != nil {
+			_ = g.srv.Close()
+		}
+	}()
 }
 
 func (h *Host) newGeneration(acc *acceptor, k serverKey) *generation {
@@ -168,8 +255,16 @@ func (h *Host) newGeneration(acc *acceptor, k serverKey) *generation {
 		IdleTimeout:       k.idle,
 		MaxHeaderBytes:    k.maxHeader,
 		ErrorLog:          slogErrorLog(h.log),
-		ConnState:         h.connState,
-		ConnContext:       connContext,
+		ConnState: func(c net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				g.conns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				g.conns.Add(-1)
+			}
+			h.connState(c, s)
+		},
+		ConnContext: connContext,
 	}
 	acc.target.Store(g.ln)
 	h.srv.wg.Add(1)
@@ -183,12 +278,11 @@ func (h *Host) newGeneration(acc *acceptor, k serverKey) *generation {
 	return g
 }
 
-// Shutdown stops accepting, lets in-flight requests finish (up to ctx or
-// server.shutdown_timeout), closes idle connections, stops the watcher and
-// releases every plugin instance.
-func (h *Host) Shutdown(ctx context.Context) error {
-	st := &h.srv
+// stop marks the servers stopping, closes the listener and returns every
+// generation still to shut down.
+func (st *serverState) stop() []*generation {
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	st.stopping = true
 	gens := append([]*generation{}, st.old...)
 	if st.gen != nil {
@@ -197,7 +291,15 @@ func (h *Host) Shutdown(ctx context.Context) error {
 	if st.ln != nil {
 		st.ln.close()
 	}
-	st.mu.Unlock()
+	return gens
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (up to ctx or
+// server.shutdown_timeout, after which the remaining connections are
+// closed), closes idle connections, stops the watcher and releases every
+// plugin instance.
+func (h *Host) Shutdown(ctx context.Context) error {
+	gens := h.srv.stop()
 	if s := h.cur.Load(); s != nil {
 		if _, has := ctx.Deadline(); !has && s.Loaded.Config.Server.ShutdownTimeout > 0 {
 			var cancel context.CancelFunc
@@ -213,6 +315,7 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			if err := g.srv.Shutdown(ctx); err != nil {
+				_ = g.srv.Close()
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -220,15 +323,20 @@ func (h *Host) Shutdown(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	st.wg.Wait()
+	h.srv.wg.Wait()
 	h.Close()
 	return errors.Join(errs...)
 }
 
 // Close releases everything the host holds without waiting for requests:
-// the watcher, the reload runner, the snapshot and its plugin instances,
-// and the pools. Shutdown calls it after draining.
+// the listener and every connection, the watcher, the reload runner, the
+// snapshot and its plugin instances, and the pools. Shutdown calls it after
+// draining.
 func (h *Host) Close() {
+	for _, g := range h.srv.stop() {
+		_ = g.srv.Close()
+	}
+	h.srv.wg.Wait()
 	h.reloadMu.Lock()
 	if h.watcher != nil {
 		h.watcher.Close()

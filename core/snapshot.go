@@ -142,7 +142,7 @@ func (h *Host) build(l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	if cur != nil && cur.transport != nil && cur.Loaded.Config.Performance.Memory.ConnectionPool == cp {
 		s.transport = cur.transport // ownership moves at the swap (see Host.commit)
 	} else {
-		s.transport, s.ownsTransport = handlers.NewTransport(cp), true
+		s.transport, s.ownsTransport = h.proxies.newProxyTransport(cp), true
 	}
 
 	// Plugins through the registry: unchanged instances come back as they are.
@@ -171,6 +171,7 @@ func (h *Host) build(l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	if len(b.errs) > 0 {
 		return s, errors.Join(b.errs...)
 	}
+	h.noteRoutingCache(cur, cfg)
 	return s, nil
 }
 
@@ -301,7 +302,7 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 		return h, "static", nil
 	case hc.Proxy != nil:
 		ips := b.snap.ips
-		h, err := handlers.Proxy(hc.Proxy.Upstream, b.snap.transport, b.h.log,
+		h, err := handlers.Proxy(hc.Proxy.Upstream, b.h.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize), b.h.log,
 			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(peerAddr(r)) }))
 		if err != nil {
 			return nil, "", &registry.BuildError{Key: key + ".proxy.upstream", Err: err}

@@ -16,10 +16,6 @@ type statusWriter struct {
 	written int64
 }
 
-func (sw *statusWriter) reset(w http.ResponseWriter) {
-	*sw = statusWriter{w: w}
-}
-
 func (sw *statusWriter) Header() http.Header { return sw.w.Header() }
 
 func (sw *statusWriter) WriteHeader(code int) {

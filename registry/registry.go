@@ -123,10 +123,3 @@ func lookup(name string) (*pluginType, bool) {
 	t, ok := types[name]
 	return t, ok
 }
-
-// unregister removes a type; tests use it to keep the global table tidy.
-func unregister(name string) {
-	typesMu.Lock()
-	delete(types, name)
-	typesMu.Unlock()
-}

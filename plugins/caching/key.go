@@ -138,24 +138,29 @@ func appendQuery(b []byte, q string) []byte {
 	if q == "" {
 		return b
 	}
+	if strings.IndexByte(q, '&') < 0 {
+		return appendEscaped(append(b, '?'), q) // one parameter
+	}
 	// Each parameter as [start, end of name, end].
 	var spans [maxSortedParams][3]int32
 	n := 0
 	sorted := true
-	for i := 0; i <= len(q); {
-		j, name := i, -1
-		for j < len(q) && q[j] != '&' {
-			if name < 0 && q[j] == '=' {
-				name = j
-			}
-			j++
-		}
-		if name < 0 {
-			name = j
+	for i := 0; i < len(q); {
+		j := strings.IndexByte(q[i:], '&')
+		if j < 0 {
+			j = len(q)
+		} else {
+			j += i
 		}
 		if j > i {
 			if n == maxSortedParams {
 				return appendEscaped(append(b, '?'), q) // too many: as received
+			}
+			name := strings.IndexByte(q[i:j], '=')
+			if name < 0 {
+				name = j
+			} else {
+				name += i
 			}
 			spans[n] = [3]int32{int32(i), int32(name), int32(j)}
 			if n > 0 && paramName(q, spans[n-1]) > paramName(q, spans[n]) {

@@ -26,10 +26,45 @@ func init() {
 // generation is one built configuration as the host holds it: its set, its
 // chain, and its in-flight requests.
 type generation struct {
-	set      *registry.Set
-	cache    *Cache
-	handler  http.Handler
-	inflight sync.WaitGroup
+	set     *registry.Set
+	cache   *Cache
+	handler http.Handler
+
+	mu      sync.Mutex
+	n       int  // requests in flight
+	retired bool // no new requests
+	drained chan struct{}
+}
+
+// enter counts a request in, unless the generation is retired.
+func (g *generation) enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.retired {
+		return false
+	}
+	g.n++
+	return true
+}
+
+func (g *generation) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n--
+	if g.retired && g.n == 0 {
+		close(g.drained)
+	}
+}
+
+// retire stops new requests and waits for the last one in flight.
+func (g *generation) retire() {
+	g.mu.Lock()
+	g.retired = true
+	if g.n == 0 {
+		close(g.drained)
+	}
+	g.mu.Unlock()
+	<-g.drained
 }
 
 // TestReload checks that an unrelated reload keeps the very same cache (hits
@@ -57,15 +92,17 @@ func TestReload(t *testing.T) {
 			t.Fatalf("build: %v", err)
 		}
 		inst, _ := set.Get("c")
-		g := &generation{set: set, cache: inst.(*Cache)}
+		g := &generation{set: set, cache: inst.(*Cache), drained: make(chan struct{})}
 		g.handler = g.cache.Wrap(up)
 		return g
 	}
 	var current atomic.Pointer[generation]
 	serve := func(path string) *httptest.ResponseRecorder {
 		g := current.Load()
-		g.inflight.Add(1)
-		defer g.inflight.Done()
+		for !g.enter() { // swapped meanwhile: take the new one
+			g = current.Load()
+		}
+		defer g.leave()
 		rec := httptest.NewRecorder()
 		g.handler.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		return rec
@@ -73,7 +110,7 @@ func TestReload(t *testing.T) {
 	swap := func(g *generation) {
 		old := current.Swap(g)
 		if old != nil {
-			old.inflight.Wait() // drain, as the host does, then release
+			old.retire() // drain, as the host does, then release
 			old.set.Release()
 		}
 	}

@@ -3,8 +3,8 @@ package ratelimit_test
 import (
 	"testing"
 
-	"github.com/switchyard/switchyard/plugintest"
 	_ "github.com/switchyard/switchyard/plugins/ratelimit"
+	"github.com/switchyard/switchyard/plugintest"
 )
 
 // The ratelimit plugin passes the plugin conformance suite with a limit the

@@ -200,9 +200,15 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 		}
 	}
 	hdr := w.Header()
-	setHeader(hdr, hdrPolicy, l.policyHdr)
 	t := d.resetSeconds()
-	setHeader(hdr, hdrRateLimit, l.rateLimit.get(d.remaining, t))
+	if len(hdr) == 0 {
+		// Nothing set yet (the usual case): no earlier item to append to.
+		hdr[hdrPolicy] = l.policyHdr
+		hdr[hdrRateLimit] = l.rateLimit.get(d.remaining, t)
+	} else {
+		setHeader(hdr, hdrPolicy, l.policyHdr)
+		setHeader(hdr, hdrRateLimit, l.rateLimit.get(d.remaining, t))
+	}
 	if l.limitHdr != nil {
 		setHeader(hdr, hdrLegacyLimit, l.limitHdr)
 		setHeader(hdr, hdrLegacyRemain, l.remaining.get(d.remaining, 0))
