@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +64,10 @@ type RouteInfo struct {
 	Methods []string   `json:"methods"`
 	Handler string     `json:"handler"`
 	Chain   []LinkInfo `json:"chain"`
+
+	// config is the route as configured, so that a reload can tell a
+	// changed handler (a new respond body, say) from an unchanged one.
+	config string
 }
 
 // LinkInfo describes one link of a route's chain.
@@ -232,7 +237,7 @@ func (b *builder) router() {
 			b.errs = append(b.errs, err)
 			continue
 		}
-		info := RouteInfo{Path: rt.Path, Pattern: pattern, Methods: rt.Methods, Handler: name}
+		info := RouteInfo{Path: rt.Path, Pattern: pattern, Methods: rt.Methods, Handler: name, config: routeJSON(rt)}
 		var links []link
 		if !rt.SkipGlobal {
 			links = append(links, global...)
@@ -355,4 +360,13 @@ func (s *Snapshot) doRelease() {
 	for _, c := range s.closers {
 		_ = c.Close()
 	}
+}
+
+// routeJSON renders a route's config canonically (pointers followed).
+func routeJSON(rt config.Route) string {
+	b, err := json.Marshal(rt)
+	if err != nil {
+		return fmt.Sprint(err)
+	}
+	return string(b)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -233,6 +234,10 @@ func (r *Registry) acquire(base Context, sp Spec) (*entry, bool, error) {
 	}
 	inst, err := callFactory(pt, &ctx, cfg)
 	if err != nil {
+		var be *BuildError
+		if errors.As(err, &be) && strings.HasPrefix(be.Key, "plugins."+sp.Name) {
+			return nil, false, err // already names its key (a compiled expression, say)
+		}
 		return nil, false, &BuildError{Key: "plugins." + sp.Name, Err: err}
 	}
 	if inst == nil {
