@@ -324,6 +324,14 @@ func TestExpressions(t *testing.T) {
 		{"constant comprehension", `[1, 2, 3].exists(x, x == 4)`, req{}, false},
 		{"shadowed request", `["GET"].exists(request, request == "GET")`, req{method: "POST"}, true},
 		{"ternary", `request.method == "GET" ? request.path == "/" : false`, req{}, true},
+		{"literal on the left", `"GET" == request.method && "/b" > request.path && "HTTP/1.0" < request.proto`, req{}, true},
+		{"literal on the left no", `"/" < request.path`, req{}, false},
+		{"two fields", `request.header["X-A"] >= request.header["X-B"]`, req{header: map[string]string{"X-A": "b", "X-B": "a"}}, true},
+		{"two fields error", `request.header["X-A"] <= request.header["X-B"] || request.method == "POST"`, req{header: map[string]string{"X-A": "b"}}, false},
+		{"error forgiven by or", `request.header["X-A"] == "1" || request.method == "GET"`, req{}, true},
+		{"error forgiven by and", `request.header["X-A"] == "1" && request.method == "POST"`, req{}, false},
+		{"bool equality", `request.header.exists("X-A") == false`, req{}, true},
+		{"content_length list", `request.content_length in [0, 10]`, req{}, true},
 		{"whitespace and newlines", "request.method == \"GET\"\n  && request.path == \"/\"", req{}, true},
 	})
 }

@@ -38,10 +38,61 @@ func triOf(b bool) tri {
 
 type (
 	boolNode func(r *http.Request) tri
-	// strNode returns ok == false for an error.
-	strNode func(r *http.Request) (s string, ok bool)
-	intNode func(r *http.Request) (int64, bool)
+	intNode  func(r *http.Request) (int64, bool)
 )
+
+// strExpr is a string operand: a literal, a request field, or a header or
+// query entry by a constant name. It is read with a direct call, so that a
+// translated comparison costs one closure call and one method call.
+type strExpr struct {
+	kind     strKind
+	lit      string // the literal, or the (canonical) header or query name
+	clientIP func(*http.Request) netip.Addr
+}
+
+type strKind uint8
+
+const (
+	sLit strKind = iota
+	sMethod
+	sPath
+	sHost
+	sScheme
+	sProto
+	sRoute
+	sRemoteIP
+	sHeader
+	sQuery
+)
+
+// get reads the operand; ok is false for an error (a missing entry).
+func (e *strExpr) get(r *http.Request) (string, bool) {
+	switch e.kind {
+	case sLit:
+		return e.lit, true
+	case sMethod:
+		return r.Method, true
+	case sPath:
+		return urlPath(r), true
+	case sHost:
+		return hostOnly(r.Host), true
+	case sScheme:
+		return scheme(r), true
+	case sProto:
+		return r.Proto, true
+	case sRoute:
+		return routePattern(r), true
+	case sRemoteIP:
+		return ipString(e.clientIP(r)), true
+	case sHeader:
+		return firstHeader(r.Header, e.lit)
+	}
+	v, ok := queryFirst(rawQuery(r), e.lit)
+	if !ok {
+		return "", false
+	}
+	return unescapeQuery(v), true
+}
 
 // native translates checked expressions for one compiler.
 type native struct {
@@ -175,13 +226,31 @@ func (n *native) call(c ast.CallExpr) boolNode {
 		if s == nil || !ok {
 			return nil
 		}
-		test := strings.HasPrefix
-		if fn == "endsWith" {
-			test = strings.HasSuffix
-		} else if fn == "contains" {
-			test = strings.Contains
+		switch fn {
+		case "startsWith":
+			return func(r *http.Request) tri {
+				v, ok := s.get(r)
+				if !ok {
+					return triErr
+				}
+				return triOf(strings.HasPrefix(v, lit))
+			}
+		case "endsWith":
+			return func(r *http.Request) tri {
+				v, ok := s.get(r)
+				if !ok {
+					return triErr
+				}
+				return triOf(strings.HasSuffix(v, lit))
+			}
 		}
-		return strTest(s, func(v string) bool { return test(v, lit) })
+		return func(r *http.Request) tri {
+			v, ok := s.get(r)
+			if !ok {
+				return triErr
+			}
+			return triOf(strings.Contains(v, lit))
+		}
 	case fn == "matches":
 		var target, pattern ast.Expr
 		switch {
@@ -240,10 +309,10 @@ func (n *native) call(c ast.CallExpr) boolNode {
 	return nil
 }
 
-// strTest applies a test to a string node; an error stays an error.
-func strTest(s strNode, test func(string) bool) boolNode {
+// strTest applies a test to a string operand; an error stays an error.
+func strTest(s *strExpr, test func(string) bool) boolNode {
 	return func(r *http.Request) tri {
-		v, ok := s(r)
+		v, ok := s.get(r)
 		if !ok {
 			return triErr
 		}
@@ -254,10 +323,25 @@ func strTest(s strNode, test func(string) bool) boolNode {
 // compare builds a comparison of two strings or two integers.
 func (n *native) compare(op string, x, y ast.Expr) boolNode {
 	if a, b := n.str(x), n.str(y); a != nil && b != nil {
+		if b.kind != sLit && a.kind == sLit {
+			a, b = b, a
+			op = mirror(op)
+		}
+		if b.kind == sLit && (op == operators.Equals || op == operators.NotEquals) {
+			// The common case, request.method == "GET", in one closure.
+			lit, eq := b.lit, op == operators.Equals
+			return func(r *http.Request) tri {
+				v, ok := a.get(r)
+				if !ok {
+					return triErr
+				}
+				return triOf((v == lit) == eq)
+			}
+		}
 		cmp := stringCmp(op)
 		return func(r *http.Request) tri {
-			u, ok1 := a(r)
-			v, ok2 := b(r)
+			u, ok1 := a.get(r)
+			v, ok2 := b.get(r)
 			if !ok1 || !ok2 {
 				return triErr
 			}
@@ -289,6 +373,21 @@ func (n *native) compare(op string, x, y ast.Expr) boolNode {
 		}
 	}
 	return nil
+}
+
+// mirror is the operator with its operands swapped: a < b is b > a.
+func mirror(op string) string {
+	switch op {
+	case operators.Less:
+		return operators.Greater
+	case operators.LessEquals:
+		return operators.GreaterEquals
+	case operators.Greater:
+		return operators.Less
+	case operators.GreaterEquals:
+		return operators.LessEquals
+	}
+	return op
 }
 
 func stringCmp(op string) func(a, b string) bool {
@@ -338,14 +437,18 @@ func (n *native) inList(x, list ast.Expr) boolNode {
 			}
 			set[i] = lit
 		}
-		return strTest(s, func(v string) bool {
+		return func(r *http.Request) tri {
+			v, ok := s.get(r)
+			if !ok {
+				return triErr
+			}
 			for _, m := range set {
 				if v == m {
-					return true
+					return triTrue
 				}
 			}
-			return false
-		})
+			return triFalse
+		}
 	}
 	if in := n.integer(x); in != nil {
 		set := make([]int64, len(elems))
@@ -398,29 +501,21 @@ func requestSelect(e ast.Expr) (string, bool) {
 	return sel.FieldName(), true
 }
 
-func (n *native) str(e ast.Expr) strNode {
+// str returns the string operand e, or nil when e is not one.
+func (n *native) str(e ast.Expr) *strExpr {
 	if s, ok := stringLiteral(e); ok {
-		return func(*http.Request) (string, bool) { return s, true }
+		return &strExpr{kind: sLit, lit: s}
 	}
 	if field, ok := requestSelect(e); ok {
-		switch field {
-		case "method":
-			return func(r *http.Request) (string, bool) { return r.Method, true }
-		case "path":
-			return func(r *http.Request) (string, bool) { return urlPath(r), true }
-		case "host":
-			return func(r *http.Request) (string, bool) { return hostOnly(r.Host), true }
-		case "scheme":
-			return func(r *http.Request) (string, bool) { return scheme(r), true }
-		case "proto":
-			return func(r *http.Request) (string, bool) { return r.Proto, true }
-		case "route":
-			return func(r *http.Request) (string, bool) { return routePattern(r), true }
-		case "remote_ip":
-			clientIP := n.clientIP
-			return func(r *http.Request) (string, bool) { return ipString(clientIP(r)), true }
+		kinds := map[string]strKind{
+			"method": sMethod, "path": sPath, "host": sHost, "scheme": sScheme,
+			"proto": sProto, "route": sRoute, "remote_ip": sRemoteIP,
 		}
-		return nil
+		k, ok := kinds[field]
+		if !ok {
+			return nil
+		}
+		return &strExpr{kind: k, clientIP: n.clientIP}
 	}
 	var which uint16
 	var key string
@@ -448,16 +543,9 @@ func (n *native) str(e ast.Expr) strNode {
 		return nil
 	}
 	if which == fHeader {
-		name := textproto.CanonicalMIMEHeaderKey(key)
-		return func(r *http.Request) (string, bool) { return firstHeader(r.Header, name) }
+		return &strExpr{kind: sHeader, lit: textproto.CanonicalMIMEHeaderKey(key)}
 	}
-	return func(r *http.Request) (string, bool) {
-		v, ok := queryFirst(rawQuery(r), key)
-		if !ok {
-			return "", false
-		}
-		return unescapeQuery(v), true
-	}
+	return &strExpr{kind: sQuery, lit: key}
 }
 
 func (n *native) integer(e ast.Expr) intNode {

@@ -108,10 +108,17 @@ func (h *Host) setSource(src source) error {
 // Reload re-reads the configuration source and swaps in the result. It is
 // what SIGHUP, the admin API and the file watcher call.
 func (h *Host) Reload(t hotreload.Trigger) hotreload.Result {
-	if h.runner != nil {
-		return h.runner.Run(t)
+	if r := h.reloadRunner(); r != nil {
+		return r.Run(t)
 	}
 	return h.reload(t)
+}
+
+// reloadRunner returns the runner that Watch started, if any.
+func (h *Host) reloadRunner() *hotreload.Runner {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	return h.runner
 }
 
 // reload parses, validates and builds a complete snapshot, then swaps it in
@@ -129,6 +136,10 @@ func (h *Host) reload(t hotreload.Trigger) hotreload.Result {
 	defer h.reloadMu.Unlock()
 	start := time.Now()
 	res := hotreload.Result{Time: start, Trigger: t}
+	if h.srv.closed() {
+		res.Error = "core: host shut down"
+		return res
+	}
 	cur := h.cur.Load()
 	if cur != nil {
 		res.Version = cur.Version
@@ -357,6 +368,9 @@ func (h *Host) Watch() error {
 	if h.runner != nil {
 		return nil
 	}
+	if h.srv.closed() {
+		return errors.New("core: Watch after the host was shut down")
+	}
 	s := h.cur.Load()
 	if s == nil {
 		return errors.New("core: Watch before a configuration is loaded")
@@ -379,16 +393,8 @@ func (h *Host) Watch() error {
 
 // History returns the reload history, newest first.
 func (h *Host) History() []hotreload.Result {
-	if h.runner == nil {
-		return nil
-	}
-	return h.runner.History()
-}
-
-// sourceFiles lists the files of the serving configuration, for the admin API.
-func (h *Host) sourceFiles() []string {
-	if s := h.cur.Load(); s != nil {
-		return s.Loaded.Files
+	if r := h.reloadRunner(); r != nil {
+		return r.History()
 	}
 	return nil
 }

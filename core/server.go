@@ -294,6 +294,14 @@ func (st *serverState) stop() []*generation {
 	return gens
 }
 
+// closed reports whether Shutdown or Close has begun: reloads are refused
+// from then on.
+func (st *serverState) closed() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.stopping
+}
+
 // Shutdown stops accepting, lets in-flight requests finish (up to ctx or
 // server.shutdown_timeout, after which the remaining connections are
 // closed), closes idle connections, stops the watcher and releases every
@@ -342,8 +350,7 @@ func (h *Host) Close() {
 		h.watcher.Close()
 		h.watcher = nil
 	}
-	runner := h.runner
-	h.runner = nil
+	runner := h.runner // kept, closed, so that History still answers
 	h.reloadMu.Unlock()
 	if runner != nil {
 		runner.Close()

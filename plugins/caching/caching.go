@@ -192,7 +192,9 @@ type handler struct {
 	next http.Handler
 }
 
-var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+// keyBufSize is the key length built without allocating; longer keys grow
+// onto the heap.
+const keyBufSize = 256
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := h.c
@@ -219,10 +221,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.passBypass(w, r, h.next, csRange)
 		return
 	}
-	kb := keyBufs.Get().(*[]byte)
-	*kb = appendURLKey((*kb)[:0], r)
-	h.serveGET(w, r, &ri, kb, true)
-	keyBufs.Put(kb)
+	// The key is built on the stack: nothing keeps the buffer.
+	var buf [keyBufSize]byte
+	h.serveGET(w, r, &ri, appendURLKey(buf[:0], r), true)
 }
 
 // passBypass forwards a request the cache does not handle.
@@ -237,11 +238,11 @@ func (c *Cache) passBypass(w http.ResponseWriter, r *http.Request, next http.Han
 // serveGET answers a GET or HEAD whose URL key is in kb. collapse is false
 // for a request that was released by a leader without a response: it goes
 // upstream on its own.
-func (h *handler) serveGET(w http.ResponseWriter, r *http.Request, ri *reqInfo, kb *[]byte, collapse bool) {
+func (h *handler) serveGET(w http.ResponseWriter, r *http.Request, ri *reqInfo, kb []byte, collapse bool) {
 	c := h.c
 	now := c.now()
-	urlLen := len(*kb)
-	s, rec, fwd := c.lookup(r, kb, now)
+	urlLen := len(kb)
+	s, rec, fwd, kb := c.lookup(r, kb, now)
 	if s != nil {
 		v, age, why := c.judge(s.e, ri, now)
 		switch v {
@@ -256,7 +257,7 @@ func (h *handler) serveGET(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 		case vSWR:
 			c.count(resStale)
 			c.writeEntry(w, r, ri, s, age, xStale, s.e.csStale)
-			h.revalidateInBackground(r, ri, *kb, (*kb)[:urlLen], rec, s)
+			h.revalidateInBackground(r, ri, kb, kb[:urlLen], rec, s)
 			return
 		}
 		fwd = why
@@ -280,13 +281,13 @@ func (h *handler) serveGET(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 	var f *flight
 	if collapse {
 		var leader bool
-		f, leader = c.flights.join(*kb)
+		f, leader = c.flights.join(kb)
 		if !leader {
 			h.follow(w, r, ri, kb, urlLen, f)
 			return
 		}
 	}
-	x := &exchange{h: h, w: w, r: r, up: r, ri: *ri, urlKey: string((*kb)[:urlLen]), rec: rec, stale: s, flight: f, fwd: fwd}
+	x := &exchange{h: h, w: w, r: r, up: r, ri: *ri, urlKey: string(kb[:urlLen]), rec: rec, stale: s, flight: f, fwd: fwd}
 	if s != nil {
 		x.up, x.cond = conditionalRequest(r, s.e)
 		_, sie := c.staleWindows(s.e)
@@ -305,7 +306,7 @@ func (h *handler) serveGET(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 
 // follow waits for the leader of f and serves its response when it suits
 // this request; otherwise the request goes through on its own.
-func (h *handler) follow(w http.ResponseWriter, r *http.Request, ri *reqInfo, kb *[]byte, urlLen int, f *flight) {
+func (h *handler) follow(w http.ResponseWriter, r *http.Request, ri *reqInfo, kb []byte, urlLen int, f *flight) {
 	c := h.c
 	select {
 	case <-f.done:
@@ -325,8 +326,7 @@ func (h *handler) follow(w http.ResponseWriter, r *http.Request, ri *reqInfo, kb
 		c.writeEntry(w, r, ri, s, s.e.age(now), xHit, s.e.csCollapsed)
 		return
 	}
-	*kb = (*kb)[:urlLen]
-	h.serveGET(w, r, ri, kb, false)
+	h.serveGET(w, r, ri, kb[:urlLen], false)
 }
 
 // suits reports whether the stored response in s was selected by the same
@@ -336,11 +336,8 @@ func (c *Cache) suits(s *slot, r *http.Request) bool {
 	if len(e.vary) == 0 {
 		return true
 	}
-	kb := keyBufs.Get().(*[]byte)
-	*kb = appendVaryValues((*kb)[:0], r, e.vary)
-	ok := string(*kb) == e.varyKey
-	keyBufs.Put(kb)
-	return ok
+	var buf [keyBufSize]byte
+	return string(appendVaryValues(buf[:0], r, e.vary)) == e.varyKey
 }
 
 // conditionalRequest returns the request to revalidate e with: r with its own
@@ -421,29 +418,30 @@ func (h *handler) revalidateInBackground(r *http.Request, ri *reqInfo, key, urlK
 }
 
 // lookup finds the stored response for r: the URL key in kb, then, for a
-// Vary record, the variant (kb then holds the variant key, which starts with
-// the URL key). fwd is the Cache-Status reason of a miss.
-func (c *Cache) lookup(r *http.Request, kb *[]byte, now time.Time) (s *slot, rec *varyRecord, fwd string) {
-	s = c.mem.get(*kb, now)
+// Vary record, the variant. key is the key looked up last: the URL key, or
+// the variant key (which starts with the URL key). fwd is the Cache-Status
+// reason of a miss.
+func (c *Cache) lookup(r *http.Request, kb []byte, now time.Time) (s *slot, rec *varyRecord, fwd string, key []byte) {
+	s = c.mem.get(kb, now)
 	if s == nil && c.redis != nil {
-		s = c.fromRedis(r.Context(), string(*kb), now)
+		s = c.fromRedis(r.Context(), string(kb), now)
 	}
 	if s == nil {
-		return nil, nil, "uri-miss"
+		return nil, nil, "uri-miss", kb
 	}
 	if s.rec == nil {
-		return s, nil, ""
+		return s, nil, "", kb
 	}
 	rec = s.rec
-	*kb = appendVariantKey((*kb)[:0], rec, r)
-	v := c.mem.get(*kb, now)
+	kb = appendVariantKey(kb[:0], rec, r)
+	v := c.mem.get(kb, now)
 	if v == nil && c.redis != nil {
-		v = c.fromRedis(r.Context(), string(*kb), now)
+		v = c.fromRedis(r.Context(), string(kb), now)
 	}
 	if v == nil || v.e == nil {
-		return nil, rec, "vary-miss"
+		return nil, rec, "vary-miss", kb
 	}
-	return v, rec, ""
+	return v, rec, "", kb
 }
 
 // fromRedis reads key from the shared tier and keeps a copy in memory.
@@ -545,13 +543,11 @@ func (h *handler) serveUnsafe(w http.ResponseWriter, r *http.Request) {
 	if status < 200 || status > 399 {
 		return
 	}
-	kb := keyBufs.Get().(*[]byte)
-	defer keyBufs.Put(kb)
-	*kb = appendURLKey((*kb)[:0], r)
-	c.dropKey(r, string(*kb))
+	kb := appendURLKey(make([]byte, 0, keyBufSize), r)
+	c.dropKey(r, string(kb))
 	for _, name := range []string{"Location", "Content-Location"} {
 		if v := hd.Get(name); v != "" {
-			if k, ok := sameOriginKey(r, *kb, v); ok {
+			if k, ok := sameOriginKey(r, kb, v); ok {
 				c.dropKey(r, k)
 			}
 		}

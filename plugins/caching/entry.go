@@ -156,11 +156,13 @@ func (e *entry) derive() {
 	h := e.header
 	cc := parseCacheControl(h["Cache-Control"])
 
-	e.date = e.responseTime
 	if d, err := http.ParseTime(h.Get("Date")); err == nil {
 		e.date = d
 	} else {
-		h["Date"] = []string{e.responseTime.UTC().Format(http.TimeFormat)}
+		// Dated on receipt (RFC 9110 §6.6.1), to the second as the field
+		// carries it, so that a copy read back from Redis agrees.
+		e.date = time.Unix(e.responseTime.Unix(), 0).UTC()
+		h["Date"] = []string{e.date.Format(http.TimeFormat)}
 	}
 
 	// Age, RFC 9111 §4.2.3.

@@ -48,14 +48,15 @@ func appendURLKey(b []byte, r *http.Request) []byte {
 
 func appendKey(b []byte, scheme, host, path, query string) []byte {
 	b = append(b, keyPrefix...)
+	n := len(b)
 	b = appendLower(b, scheme)
-	b = append(b, "://"...)
-	switch {
-	case strings.EqualFold(scheme, "http") && strings.HasSuffix(host, ":80"):
-		host = host[:len(host)-3]
-	case strings.EqualFold(scheme, "https") && strings.HasSuffix(host, ":443"):
-		host = host[:len(host)-4]
+	switch sch := b[n:]; string(sch) {
+	case "http":
+		host = dropPort(host, "80")
+	case "https":
+		host = dropPort(host, "443")
 	}
+	b = append(b, "://"...)
 	b = appendLower(b, host)
 	if path == "" {
 		path = "/"
@@ -64,15 +65,50 @@ func appendKey(b []byte, scheme, host, path, query string) []byte {
 	return appendQuery(b, query)
 }
 
+// dropPort removes port from host:port when host is a name, an IPv4 address
+// or a bracketed IPv6 address.
+func dropPort(hostport, port string) string {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 || hostport[i+1:] != port {
+		return hostport
+	}
+	h := hostport[:i]
+	if strings.IndexByte(h, ':') >= 0 && !(strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]")) {
+		return hostport
+	}
+	return h
+}
+
+// urlSpecial marks the bytes appendEscaped rewrites or inspects: '%',
+// controls, space and non-ASCII.
+var urlSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '%' || c <= ' ' || c >= 0x7f
+	}
+	return t
+}()
+
 // appendEscaped appends s with its percent-encoding normalised (RFC 3986
-// §6.2.2.2): escaped unreserved characters decoded, the hex digits of other
-// escapes upper-cased.
+// §6.2.2): escaped unreserved characters decoded, the hex digits of other
+// escapes upper-cased, and bytes that may not appear raw in a URL (controls,
+// space, non-ASCII) escaped.
 func appendEscaped(b []byte, s string) []byte {
-	if strings.IndexByte(s, '%') < 0 {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if urlSpecial[s[i]] {
+			clean = false
+			break
+		}
+	}
+	if clean {
 		return append(b, s...)
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
+		if c <= ' ' || c >= 0x7f {
+			b = append(b, '%', upperHex[c>>4], upperHex[c&15])
+			continue
+		}
 		if c != '%' || i+2 >= len(s) {
 			b = append(b, c)
 			continue
@@ -112,39 +148,71 @@ func isUnreserved(c byte) bool {
 }
 
 func appendLower(b []byte, s string) []byte {
-	upper := false
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			upper = true
-			break
+	n := len(b)
+	b = append(b, s...)
+	for i := n; i < len(b); i++ {
+		if c := b[i]; c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
 		}
-	}
-	if !upper {
-		return append(b, s...)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b = append(b, c)
 	}
 	return b
 }
 
 // appendQuery appends "?" and the query with its parameters sorted by name
-// (stable), or nothing for an empty query.
+// (stable) and empty parameters dropped, or nothing for an empty query. A
+// query that is already in order, with nothing to escape, is copied as it is.
 func appendQuery(b []byte, q string) []byte {
 	if q == "" {
 		return b
 	}
-	if strings.IndexByte(q, '&') < 0 {
-		return appendEscaped(append(b, '?'), q) // one parameter
+	sorted, verbatim := true, true
+	prevStart, prevName := -1, -1
+	start, name, n := 0, -1, 0
+	for i := 0; i <= len(q); i++ {
+		if i < len(q) {
+			c := q[i]
+			if c != '&' {
+				if c == '=' && name < 0 {
+					name = i
+				}
+				if urlSpecial[c] {
+					verbatim = false
+				}
+				continue
+			}
+		}
+		if i > start {
+			if name < 0 {
+				name = i
+			}
+			if prevStart >= 0 && q[prevStart:prevName] > q[start:name] {
+				sorted = false
+			}
+			prevStart, prevName = start, name
+			n++
+		} else {
+			verbatim = false // an empty parameter to drop
+		}
+		start, name = i+1, -1
 	}
-	// Each parameter as [start, end of name, end].
-	var spans [maxSortedParams][3]int32
+	if n == 0 {
+		return b
+	}
+	b = append(b, '?')
+	if sorted && verbatim {
+		return append(b, q...)
+	}
+	if n > maxSortedParams {
+		return appendEscaped(b, q) // too many to sort: as received
+	}
+	return appendSortedQuery(b, q)
+}
+
+// appendSortedQuery appends the non-empty parameters of q (at most
+// maxSortedParams), sorted stably by name and escaped.
+func appendSortedQuery(b []byte, q string) []byte {
+	var spans [maxSortedParams][3]int32 // [start, end of name, end]
 	n := 0
-	sorted := true
 	for i := 0; i < len(q); {
 		j := strings.IndexByte(q[i:], '&')
 		if j < 0 {
@@ -153,9 +221,6 @@ func appendQuery(b []byte, q string) []byte {
 			j += i
 		}
 		if j > i {
-			if n == maxSortedParams {
-				return appendEscaped(append(b, '?'), q) // too many: as received
-			}
 			name := strings.IndexByte(q[i:j], '=')
 			if name < 0 {
 				name = j
@@ -163,23 +228,14 @@ func appendQuery(b []byte, q string) []byte {
 				name += i
 			}
 			spans[n] = [3]int32{int32(i), int32(name), int32(j)}
-			if n > 0 && paramName(q, spans[n-1]) > paramName(q, spans[n]) {
-				sorted = false
-			}
 			n++
 		}
 		i = j + 1
 	}
-	if n == 0 {
-		return b
-	}
-	b = append(b, '?')
-	if !sorted {
-		// Insertion sort: stable, and n is small.
-		for i := 1; i < n; i++ {
-			for j := i; j > 0 && paramName(q, spans[j-1]) > paramName(q, spans[j]); j-- {
-				spans[j-1], spans[j] = spans[j], spans[j-1]
-			}
+	// Insertion sort: stable, and n is small.
+	for i := 1; i < n; i++ {
+		for j := i; j > 0 && paramName(q, spans[j-1]) > paramName(q, spans[j]); j-- {
+			spans[j-1], spans[j] = spans[j], spans[j-1]
 		}
 	}
 	for i := 0; i < n; i++ {

@@ -20,6 +20,8 @@ func TestURLKey(t *testing.T) {
 		{"host lower-cased, default port dropped", "/", "EXAMPLE.com:80", false, "GET http://example.com/"},
 		{"https default port", "/x", "example.com:443", true, "GET https://example.com/x"},
 		{"other port kept", "/x", "example.com:8080", false, "GET http://example.com:8080/x"},
+		{"IPv6 default port dropped", "/x", "[::1]:80", false, "GET http://[::1]/x"},
+		{"malformed host kept", "/x", ":80:80", false, "GET http://:80:80/x"},
 		{"query sorted by name", "/q?b=2&a=1&c=3", "h", false, "GET http://h/q?a=1&b=2&c=3"},
 		{"repeated names keep their order", "/q?b=2&a=9&a=1", "h", false, "GET http://h/q?a=9&a=1&b=2"},
 		{"empty parameters dropped", "/q?&a=1&&", "h", false, "GET http://h/q?a=1"},
@@ -38,6 +40,15 @@ func TestURLKey(t *testing.T) {
 				t.Errorf("key = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestURLKeyEscapesRawBytes(t *testing.T) {
+	r := httptest.NewRequest("GET", "/q", nil)
+	r.Host = "h"
+	r.URL.RawQuery = "a=b c&z=\xc3\xa9"
+	if got, want := string(appendURLKey(nil, r)), "GET http://h/q?a=b%20c&z=%C3%A9"; got != want {
+		t.Errorf("key = %q, want %q", got, want)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // rejection by the admission policy, replacement, deletion, expiry, Clear,
 // Close) is counted exactly once.
 type memTier struct {
-	rc      *ristretto.Cache[[]byte, *slot]
+	rc      *ristretto.Cache[uint64, *slot] // keyed by hash; slots carry the key
 	bytes   atomic.Int64
 	entries atomic.Int64
 	sets    atomic.Int64
@@ -29,7 +29,7 @@ func newMemTier(maxCost int64, sizeHint int, gauge prometheus.Gauge) (*memTier, 
 	expected := max(maxCost/4096, int64(sizeHint), 100)
 	counters := min(expected*10, 1<<24)
 	t := &memTier{gauge: gauge}
-	rc, err := ristretto.NewCache(&ristretto.Config[[]byte, *slot]{
+	rc, err := ristretto.NewCache(&ristretto.Config[uint64, *slot]{
 		NumCounters:        counters,
 		MaxCost:            maxCost,
 		BufferItems:        64,
@@ -44,11 +44,11 @@ func newMemTier(maxCost int64, sizeHint int, gauge prometheus.Gauge) (*memTier, 
 	return t, nil
 }
 
-// keyHash hashes a key without the allocation that ristretto's generic
-// default makes when it boxes a []byte. One 64-bit hash is enough: get
-// compares the whole key, so a collision reads as a miss, never as another
-// key's response.
-func keyHash(k []byte) (uint64, uint64) { return xxhash.Sum64(k), 0 }
+// keyHash hands ristretto the 64-bit hash the tier computed. One hash is
+// enough: get compares the whole key, so a collision reads as a miss, never
+// as another key's response. Keying ristretto by the hash also keeps the
+// request's key buffer out of it (it never escapes to the heap).
+func keyHash(k uint64) (uint64, uint64) { return k, 0 }
 
 func (t *memTier) exit(s *slot) {
 	if s == nil || !s.exited.CompareAndSwap(false, true) {
@@ -64,15 +64,13 @@ func (t *memTier) exit(s *slot) {
 // get returns the live slot stored under key, or nil. A slot past its expiry
 // on the cache clock is deleted and not returned.
 func (t *memTier) get(key []byte, now time.Time) *slot {
-	s, ok := t.rc.Get(key)
-	if !ok || s == nil {
-		return nil
-	}
-	if s.key != string(key) { // ristretto compares 128 bits of hash; be exact
+	h := xxhash.Sum64(key)
+	s, ok := t.rc.Get(h)
+	if !ok || s == nil || s.key != string(key) {
 		return nil
 	}
 	if !now.Before(s.expires) {
-		t.rc.Del(key)
+		t.rc.Del(h)
 		return nil
 	}
 	return s
@@ -92,7 +90,7 @@ func (t *memTier) set(s *slot, now time.Time) bool {
 	// No ristretto TTL: it would read the wall clock on every Get. The slot's
 	// own expiry, on the cache clock, decides; expired slots are deleted when
 	// looked up and by sweep.
-	if !t.rc.Set([]byte(s.key), s, s.cost) {
+	if !t.rc.Set(xxhash.Sum64String(s.key), s, s.cost) {
 		t.exit(s)
 		return false
 	}
@@ -121,7 +119,7 @@ func (t *memTier) sweep(now time.Time) {
 	}
 }
 
-func (t *memTier) del(key string) { t.rc.Del([]byte(key)) }
+func (t *memTier) del(key string) { t.rc.Del(xxhash.Sum64String(key)) }
 
 // each calls fn for every stored slot; fn must not call back into the tier.
 func (t *memTier) each(fn func(*slot)) {

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -402,7 +403,34 @@ func FuzzURLKey(f *testing.F) {
 		if n := normalizeKey(k); n != k && strings.HasPrefix(n, "GET http://") && !strings.Contains(k, "%") {
 			t.Fatalf("not idempotent: %q -> %q", k, n)
 		}
+		q := req.URL.RawQuery
+		if got, want := string(appendQuery(nil, q)), referenceQuery(q); got != want {
+			t.Fatalf("appendQuery(%q) = %q, the plain way gives %q", q, got, want)
+		}
 	})
+}
+
+// referenceQuery normalises a query the plain way: split, drop empty
+// parameters, sort stably by name, escape.
+func referenceQuery(q string) string {
+	var params []string
+	for p := range strings.SplitSeq(q, "&") {
+		if p != "" {
+			params = append(params, p)
+		}
+	}
+	if len(params) == 0 {
+		return ""
+	}
+	if len(params) > maxSortedParams {
+		return "?" + string(appendEscaped(nil, q))
+	}
+	name := func(p string) string { n, _, _ := strings.Cut(p, "="); return n }
+	slices.SortStableFunc(params, func(a, b string) int { return strings.Compare(name(a), name(b)) })
+	for i, p := range params {
+		params[i] = string(appendEscaped(nil, p))
+	}
+	return "?" + strings.Join(params, "&")
 }
 
 func TestSampledClock(t *testing.T) {
