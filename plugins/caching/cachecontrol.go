@@ -58,7 +58,14 @@ func (cc *cacheControl) has(f uint32) bool { return cc.flags&f != 0 }
 
 // parseCacheControl parses every field line of a Cache-Control header.
 func parseCacheControl(lines []string) cacheControl {
-	cc := cacheControl{
+	var cc cacheControl
+	cc.parse(lines)
+	return cc
+}
+
+// parse sets cc to the directives of lines, in place.
+func (cc *cacheControl) parse(lines []string) {
+	*cc = cacheControl{
 		maxAge: unset, sMaxAge: unset, maxStale: unset, minFresh: unset,
 		staleWhileRevalidate: unset, staleIfError: unset,
 	}
@@ -72,7 +79,6 @@ func parseCacheControl(lines []string) cacheControl {
 			}
 		}
 	}
-	return cc
 }
 
 // nextDirective returns the first directive of s and the rest of s after it.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/switchyard/switchyard/registry"
 )
@@ -37,8 +38,9 @@ type Cache struct {
 	unkeyedSet   map[string]bool
 	unkeyedFirst [256]bool // first bytes of the unkeyed names
 
-	hits, misses, stale, bypass atomic.Int64
-	mRes                        [numResults]prometheus.Counter
+	// mRes counts requests by result; Stats reads them back, so that a
+	// request costs one atomic add.
+	mRes [numResults]prometheus.Counter
 
 	// Background revalidations: bounded by bgSem, cancelled and awaited by Close.
 	bgCtx    context.Context
@@ -593,18 +595,15 @@ func (c *Cache) writeEntry(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 	}
 }
 
-func (c *Cache) count(res result) {
-	switch res {
-	case resHit:
-		c.hits.Add(1)
-	case resMiss:
-		c.misses.Add(1)
-	case resStale:
-		c.stale.Add(1)
-	case resBypass:
-		c.bypass.Add(1)
+func (c *Cache) count(res result) { c.mRes[res].Inc() }
+
+// counted reads a result counter back.
+func (c *Cache) counted(res result) int64 {
+	var m dto.Metric
+	if err := c.mRes[res].Write(&m); err != nil {
+		return 0
 	}
-	c.mRes[res].Inc()
+	return int64(m.GetCounter().GetValue())
 }
 
 // Purge drops the stored responses whose URL key equals key (when key is not
@@ -659,9 +658,11 @@ func (c *Cache) purge(match func(urlKey string) bool) int {
 	return len(urls)
 }
 
-// Stats reports the instance's counters for the admin API.
+// Stats reports the instance's statistics for the admin API. The request
+// counts are those of switchyard_cache_requests_total for the instance's
+// name: they continue across reloads that rebuild the instance.
 func (c *Cache) Stats() map[string]any {
-	hits, misses, stale, bypass := c.hits.Load(), c.misses.Load(), c.stale.Load(), c.bypass.Load()
+	hits, misses, stale, bypass := c.counted(resHit), c.counted(resMiss), c.counted(resStale), c.counted(resBypass)
 	ratio := 0.0
 	if served := hits + stale + misses; served > 0 {
 		ratio = float64(hits+stale) / float64(served)

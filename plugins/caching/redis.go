@@ -45,6 +45,7 @@ func newRedisTier(cfg RedisConfig, name string, errs prometheus.Counter, logger 
 		Protocol:              2,
 		DisableIdentity:       true,
 		MaxRetries:            -1,
+		DialerRetries:         1, // one dial per command: the backoff below spaces them out
 		DialTimeout:           cfg.Timeout,
 		ReadTimeout:           cfg.Timeout,
 		WriteTimeout:          cfg.Timeout,

@@ -59,7 +59,7 @@ func (c *Cache) scanRequest(r *http.Request, ri *reqInfo) {
 			}
 		}
 	}
-	ri.cc = parseCacheControl(ccLines)
+	ri.cc.parse(ccLines)
 	if len(ccLines) == 0 {
 		// RFC 9111 §5.4: Pragma: no-cache counts as no-cache when the
 		// request has no Cache-Control.
