@@ -72,9 +72,12 @@ type CompressionDefaults struct {
 type CachingDefaults struct {
 	// Enabled turns caching plugins off when false (they pass requests through).
 	Enabled bool
-	// Size is the number of entries a cache aims to hold when its plugin sets no max_size.
+	// Size is performance.response.caching.size, the number of entries a
+	// cache aims to hold; a plugin's own max_size (bytes) wins.
 	Size int
-	// TTL is the freshness lifetime given to responses that carry none.
+	// TTL is the longest a caching plugin that sets no ttl keeps a response
+	// stored. It caps freshness; it never makes a response without explicit
+	// or heuristic freshness cacheable.
 	TTL time.Duration
 }
 
