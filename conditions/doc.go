@@ -41,20 +41,31 @@
 // # Compilation
 //
 // Everything is checked when the configuration loads: syntax, types, fields,
-// names, CIDRs. A failure is an [*Error] with the condition's key path and,
-// for an expression, the line and column. Structured matchers compile to Go
-// closures that allocate nothing; expressions to CEL programs whose
-// worst-case cost is bounded statically, or by CEL's cost limit at run time
-// where it cannot be (a comprehension over request data).
+// names, CIDRs, constant regular expressions. A failure is an [*Error] with
+// the condition's key path and, for an expression, the line and column.
+//
+// Structured matchers compile to Go closures that allocate nothing. An
+// expression in the common subset (comparisons of request fields with
+// constants, prefix, glob and regexp tests, header and query lookups, ip_in,
+// and their combinations with &&, ||, ! and ?:) is translated from the
+// checked tree into Go closures that give CEL's exact answer, errors
+// included. Other expressions run on the CEL interpreter; those with a
+// comprehension over request data run under CEL's cost limit.
 //
 // # Caching
 //
-// The [Cache] (ristretto) stores expression results keyed by the condition
-// and the exact values of the request attributes it reads, which the checked
-// expression tells at compile time; a stored entry keeps its whole key and is
-// compared on every hit, so a cached answer always equals a fresh one. A
-// lookup costs less than the cheapest expression evaluation and more than any
-// structured matcher, so expressions are cached whenever what they read is
-// known, and structured matchers never are. See docs/conditions.md for the
-// figures.
+// The [Cache] (ristretto) stores the results of interpreted expressions,
+// keyed by the condition and the exact values of the request attributes it
+// reads, which the checked expression tells at compile time; a stored entry
+// keeps its whole key and is compared on every hit, so a cached answer always
+// equals a fresh one. A lookup costs more than a structured matcher or a
+// translated expression and less than an interpreted one, so only
+// interpreted expressions whose reads are known are cached. See
+// docs/conditions.md for the figures.
+//
+// # Chains
+//
+// [Condition.Wrap] guards a middleware with a condition, built once with the
+// chain: a request for which the condition does not hold goes straight to the
+// next handler.
 package conditions
