@@ -104,3 +104,12 @@ func (h locationHandler) WithAttrs(as []slog.Attr) slog.Handler {
 func (h locationHandler) WithGroup(name string) slog.Handler {
 	return locationHandler{h.Handler.WithGroup(name), h.tinted}
 }
+
+// redisLogger routes go-redis's own messages (dial failures, pool errors)
+// into the devserver's log at debug level: the plugins already log Redis
+// outages once per interval, so the client's every retry is noise.
+type redisLogger struct{ l *slog.Logger }
+
+func (r redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
+}

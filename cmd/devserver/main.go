@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"log/slog"
 	"os"
@@ -87,6 +88,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintln(stderr, "devserver:", err)
 		return 2
 	}
+	redis.SetLogger(redisLogger{logger})
 	src, err := newSource(o.config, stdin)
 	if err != nil {
 		fmt.Fprintln(stderr, "devserver:", err)
