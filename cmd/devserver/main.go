@@ -20,13 +20,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/redis/go-redis/v9"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/core/config"
