@@ -22,6 +22,7 @@ type acceptor struct {
 	target  atomic.Pointer[genListener]
 	started bool // guarded by serverState.mu
 	once    sync.Once
+	stop    chan struct{} // closed by close: ends a backoff at once
 	done    chan struct{} // closed when the accept loop has returned
 }
 
@@ -32,7 +33,11 @@ func (h *Host) listen(k listenKey) (*acceptor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &acceptor{h: h, ln: ln, key: k, done: make(chan struct{})}, nil
+	return newAcceptor(h, ln, k), nil
+}
+
+func newAcceptor(h *Host, ln net.Listener, k listenKey) *acceptor {
+	return &acceptor{h: h, ln: ln, key: k, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // start begins accepting; a generation must be its target already.
@@ -63,7 +68,13 @@ func (a *acceptor) loop() {
 			}
 			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
 			a.h.log.Warn("accept", "err", err, "retry_in", backoff.String())
-			time.Sleep(backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-a.stop:
+				t.Stop()
+				return
+			}
 			continue
 		}
 		backoff = 0
@@ -115,6 +126,7 @@ func (a *acceptor) deliver(c net.Conn) {
 // serverState.mu held.
 func (a *acceptor) close() {
 	a.once.Do(func() {
+		close(a.stop)
 		a.ln.Close()
 		if a.started {
 			<-a.done

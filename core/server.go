@@ -155,8 +155,8 @@ func (st *serverState) sameAddr(addr string) bool {
 
 // prepare decides what c changes in the listener and binds a new one when
 // the address changes, so that an address in use fails the reload before
-// anything is swapped. apply carries the plan out; a plan that is never
-// applied must be dropped with discard.
+// anything is swapped. It is the last step of a reload that can fail: apply,
+// under the same reload lock, always carries the plan out.
 func (st *serverState) prepare(h *Host, c *config.Config) (*listenPlan, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -1,0 +1,270 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func addrYAML(addr string) string {
+	return fmt.Sprintf(`reload: {debounce: 20ms}
+server: {addr: %q}
+routes:
+  - path: /gen
+    handler: {respond: {body: %q}}
+  - path: /slow
+    handler: slow
+`, addr, addr)
+}
+
+// Acceptance 8a: a new server.addr serves within 1 s; the old address stops
+// accepting at once and closes once its in-flight request has finished.
+func TestListenerAddrChange(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	release := make(chan struct{})
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		io.WriteString(w, "done")
+	}
+	addr1, addr2 := freePort(t), freePort(t)
+	fh := newFileHost(t, "", nil, addrYAML(addr1), func(h *Host) { h.HandleFunc("slow", slow) })
+	if got := fh.h.Addr().String(); got != addr1 {
+		t.Fatalf("listening on %s, want server.addr %s", got, addr1)
+	}
+	// An idle keep-alive connection and an in-flight request on addr1.
+	idle := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer idle.CloseIdleConnections()
+	if code, _, body, err := getWith(idle, "http://"+addr1+"/gen"); err != nil || code != 200 || body != addr1 {
+		t.Fatalf("addr1 /gen = %d %q %v", code, body, err)
+	}
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		c := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+		defer c.CloseIdleConnections()
+		code, _, body, err := getWith(c, "http://"+addr1+"/slow")
+		inflight <- result{code, body, err}
+	}()
+	<-entered
+
+	v2 := fh.versionOf(addrYAML(addr2))
+	start := time.Now()
+	writeFile(t, fh.path, addrYAML(addr2))
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	if !eventually(time.Second, func() bool { v, err := healthVersion(probe, "http://"+addr2); return err == nil && v == v2 }) {
+		t.Fatalf("new address %s not serving the new version within 1 s:%s", addr2, historyString(fh.h.History()))
+	}
+	took := time.Since(start)
+	fh.base = "http://" + addr2
+	if got := fh.h.Addr().String(); got != addr2 {
+		t.Fatalf("Addr() = %s after the change, want %s", got, addr2)
+	}
+	// The old address accepts nothing new while its request is in flight.
+	if c, err := net.DialTimeout("tcp", addr1, 500*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("the old address still accepts connections")
+	}
+	select {
+	case r := <-inflight:
+		t.Fatalf("the in-flight request ended before it was released: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(release)
+	r := <-inflight
+	if r.err != nil || r.code != 200 || r.body != "done" {
+		t.Fatalf("in-flight request on the old address: %+v", r)
+	}
+	// The old generation drains and goes: its idle keep-alive connection is
+	// closed, so a request through it fails (nothing listens there).
+	if !eventually(2*time.Second, func() bool {
+		fh.h.srv.mu.Lock()
+		defer fh.h.srv.mu.Unlock()
+		for _, g := range fh.h.srv.old {
+			if g.acc.key.addr == addr1 && !g.finished() {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatal("the old address's generation did not finish after its request")
+	}
+	if _, _, _, err := getWith(idle, "http://"+addr1+"/gen"); err == nil {
+		t.Fatal("the old address still serves over a kept-alive connection")
+	}
+	checkServed(t, fh, "/gen", addr2)
+	t.Logf("new address serving %v after the write; old address closed after its in-flight request", took.Round(time.Millisecond))
+}
+
+// A new server.addr that cannot be bound rejects the reload (the listener is
+// opened before the swap) and the old address keeps serving.
+func TestListenerAddrInUseRejected(t *testing.T) {
+	addr1 := freePort(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	fh := newFileHost(t, "", nil, addrYAML(addr1), func(h *Host) { h.HandleFunc("slow", func(http.ResponseWriter, *http.Request) {}) })
+	f0 := fh.metric(`switchyard_config_reloads_total{result="failure"}`)
+	writeFile(t, fh.path, addrYAML(taken.Addr().String()))
+	if !eventually(2*time.Second, func() bool { _, f, _, _ := fh.reloadMetrics(); return f == f0+1 }) {
+		t.Fatalf("binding an address in use did not fail the reload:%s", historyString(fh.h.History()))
+	}
+	checkServed(t, fh, "/gen", addr1)
+	if fh.metric("switchyard_config_last_reload_successful") != 0 {
+		t.Fatal("config_last_reload_successful is not 0")
+	}
+	found := false
+	for _, rec := range fh.logs.records("config rejected") {
+		if rec["key"] == "server.addr" && rec["file"] == fh.path && rec["line"].(float64) == 2 && strings.Contains(fmt.Sprint(rec["err"]), "address already in use") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no rejection naming server.addr: %v", fh.logs.records("config rejected"))
+	}
+	addr3 := freePort(t)
+	writeFile(t, fh.path, addrYAML(addr3))
+	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
+	if !eventually(time.Second, func() bool { _, err := healthVersion(probe, "http://"+addr3); return err == nil }) {
+		t.Fatalf("a free address after the rejection was not applied:%s", historyString(fh.h.History()))
+	}
+}
+
+func settingsYAML(i int, what string) string {
+	pools := []string{
+		"memory: {buffer_pool: {count: 100}, connection_pool: {max_size: 100}, object_pool: {size: 10000}}\n  cpu: {thread_pool: {min_workers: 4, max_workers: 16}}",
+		"memory: {buffer_pool: {count: 20}, connection_pool: {max_size: 20}, object_pool: {size: 100}}\n  cpu: {thread_pool: {min_workers: 1, max_workers: 4}}",
+	}[i%2]
+	var listener, server string
+	if what == "listener" {
+		listener = fmt.Sprintf("\n  network: {tcp: {backlog: %d}}", []int{1024, 2048}[i%2])
+		server = fmt.Sprintf("server: {read_header_timeout: %ds}\n", 5+i%2)
+	}
+	return fmt.Sprintf(`reload: {debounce: 10ms}
+%sperformance:
+  %s%s
+routes:
+  - path: /gen
+    handler: {respond: {body: "gen %d"}}
+`, server, pools, listener, i)
+}
+
+// Acceptance 8b: 50 reloads that change only pool settings, then 50 that
+// change the listen backlog and the server timeouts, while new connections
+// are opened continuously: no connection refused or reset.
+func TestListenerNoRefusedConnections(t *testing.T) {
+	for _, what := range []string{"pools", "listener"} {
+		t.Run(what, func(t *testing.T) {
+			fh := startFileHost(t, settingsYAML(0, what))
+			addr := fh.h.Addr().String()
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var conns, failed atomic.Int64
+			var sample atomic.Value
+			for range 4 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						code, _, body, err := getWith(c, "http://"+addr+"/gen")
+						conns.Add(1)
+						if err != nil || code != 200 || !strings.HasPrefix(body, "gen ") {
+							failed.Add(1)
+							sample.Store(fmt.Sprintf("%d %q %v (refused: %v)", code, body, err, errors.Is(err, syscall.ECONNREFUSED)))
+						}
+					}
+				}()
+			}
+			for i := 1; i <= 50; i++ {
+				fh.apply(settingsYAML(i, what), renameOver)
+			}
+			close(stop)
+			wg.Wait()
+			t.Logf("%s: 50 reloads, %d new connections, %d failed", what, conns.Load(), failed.Load())
+			if failed.Load() != 0 {
+				t.Fatalf("%d of %d new connections failed, e.g. %v", failed.Load(), conns.Load(), sample.Load())
+			}
+			if got := fh.h.Addr().String(); got != addr {
+				t.Fatalf("listening on %s, was %s: the listener was replaced", got, addr)
+			}
+			if what == "listener" {
+				fh.h.srv.mu.Lock()
+				backlog := fh.h.srv.ln.key.backlog
+				fh.h.srv.mu.Unlock()
+				if backlog != 1024 {
+					t.Fatalf("listener backlog %d, want the configured 1024", backlog)
+				}
+				for _, rec := range fh.logs.records("") {
+					if lvl := rec["level"]; lvl == "WARN" || lvl == "ERROR" {
+						t.Fatalf("listener change logged %v", rec)
+					}
+				}
+			}
+		})
+	}
+}
+
+// failingListener fails every Accept until closed, as a listener does when
+// the process is out of file descriptors.
+type failingListener struct {
+	calls  atomic.Int64
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	select {
+	case <-l.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	l.calls.Add(1)
+	return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+}
+
+func (l *failingListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
+func (l *failingListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+
+// A listener that keeps failing (out of file descriptors) is retried with a
+// growing pause rather than in a busy loop, and closing it ends the pause.
+func TestListenerAcceptBackoff(t *testing.T) {
+	h := New(Options{Logger: quietLogger()})
+	defer h.Close()
+	fl := &failingListener{closed: make(chan struct{})}
+	a := newAcceptor(h, fl, listenKey{})
+	h.srv.mu.Lock()
+	a.start()
+	h.srv.mu.Unlock()
+	time.Sleep(1500 * time.Millisecond)
+	// 5, 10, 20, ... 640 ms, then 1 s: about 8 attempts in 1.5 s.
+	if n := fl.calls.Load(); n < 4 || n > 12 {
+		t.Fatalf("%d Accept calls in 1.5 s, want a handful (backoff 5 ms doubling to 1 s)", n)
+	}
+	start := time.Now()
+	h.srv.mu.Lock()
+	a.close()
+	h.srv.mu.Unlock()
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Fatalf("close waited %v for the backoff to end", d)
+	}
+}
