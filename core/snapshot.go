@@ -105,6 +105,9 @@ func (h *Host) build(l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	b.snap = s
 	defer func() {
 		if err != nil {
+			if s.plugins != nil {
+				s.plugins.Discard() // never served: close what this build made
+			}
 			s.releaseResources()
 			err = l.Annotate(err)
 		}

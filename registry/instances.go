@@ -123,6 +123,37 @@ func (s *Set) Release() {
 	s.released.Do(func() { s.reg.release(s.byName) })
 }
 
+// Discard is Release for a set that never served: the instances it created
+// are closed at once instead of staying warm, and the instances it reused go
+// back to where they were. The host calls it when a later step of the same
+// build fails. Discard and Release together run once.
+func (s *Set) Discard() {
+	s.released.Do(func() {
+		r := s.reg
+		var closing []*entry
+		r.mu.Lock()
+		for name, e := range s.byName {
+			e.refs--
+			if e.refs == 0 && r.entries[e.key] == e && slicesContains(s.created, name) {
+				delete(r.entries, e.key)
+				closing = append(closing, e)
+			}
+		}
+		r.mu.Unlock()
+		r.closeAll(closing)
+		r.retireUnused(s.byName)
+	})
+}
+
+func slicesContains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
 // BuildError is a plugin instance that could not be built: Key is the config
 // key path (plugins.NAME or plugins.NAME.KEY), Err the reason.
 type BuildError struct {

@@ -333,3 +333,23 @@ func TestDecodeReportsEveryErrorStrictly(t *testing.T) {
 		}
 	}
 }
+
+func TestDiscardClosesCreatedAtOnce(t *testing.T) {
+	reg := New(Options{TTL: time.Hour})
+	defer reg.Close()
+	s1, _ := reg.Build(Context{}, []Spec{spec("kept", map[string]any{"value": "k"})})
+	s2, err := reg.Build(Context{}, []Spec{spec("kept", map[string]any{"value": "k"}), spec("fresh", map[string]any{"value": "f"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _ := s2.Get("kept")
+	fresh, _ := s2.Get("fresh")
+	s2.Discard()
+	if fresh.(*probe).closed.Load() != 1 {
+		t.Fatal("instance created by a discarded set was not closed at once")
+	}
+	if kept.(*probe).closed.Load() != 0 {
+		t.Fatal("reused instance closed by Discard")
+	}
+	s1.Release()
+}
