@@ -75,9 +75,12 @@ func TestReload(t *testing.T) {
 	clock := newFakeClock()
 	reg := registry.New(registry.Options{})
 	base := registry.Context{Now: clock.Now, Metrics: registry.NewMetrics(nil)}
+	// /slow is held until the test lets it go, so that it is surely in
+	// flight while the old cache is retired, however slow the machine.
+	slowRelease := make(chan struct{})
 	up := &counter{fn: func(n int64, w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
-			time.Sleep(100 * time.Millisecond)
+			<-slowRelease
 		}
 		w.Header().Set("Cache-Control", "max-age=600")
 		fmt.Fprint(w, r.URL.Path)
@@ -171,6 +174,7 @@ func TestReload(t *testing.T) {
 	if g2.cache.closeCalls.Load() != 0 {
 		t.Fatal("the old cache was closed while a request was still in flight")
 	}
+	close(slowRelease)
 	<-slowDone
 	<-swapped
 	if n := g2.cache.closeCalls.Load(); n != 1 {
