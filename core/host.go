@@ -3,7 +3,6 @@ package core
 import (
 	"database/sql"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"sort"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchyard/switchyard/clientip"
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
 	"github.com/switchyard/switchyard/hotreload"
@@ -193,16 +193,7 @@ func (h *Host) ClientIP(r *http.Request) netip.Addr {
 	if s := h.cur.Load(); s != nil {
 		return s.ips.IP(r)
 	}
-	return peerAddr(r)
-}
-
-func peerAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
+	return clientip.Peer(r)
 }
 
 // pluginContext is what every plugin instance built for cfg receives.

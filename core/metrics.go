@@ -95,30 +95,15 @@ func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
 		}
 	}
 	if mi < 0 || ci < 0 {
-		rm.requests.WithLabelValues(rm.pattern, method, statusText(code)).Inc()
+		rm.requests.WithLabelValues(rm.pattern, method, strconv.Itoa(code)).Inc()
 		return
 	}
 	slot := &rm.counters[mi][ci]
 	c := slot.Load()
 	if c == nil {
-		cnt := rm.requests.WithLabelValues(rm.pattern, method, statusText(code))
+		cnt := rm.requests.WithLabelValues(rm.pattern, method, strconv.Itoa(code))
 		slot.Store(&cnt)
 		c = &cnt
 	}
 	(*c).Inc()
-}
-
-var codeText = func() map[int]string {
-	m := make(map[int]string, 500)
-	for c := 100; c < 600; c++ {
-		m[c] = strconv.Itoa(c)
-	}
-	return m
-}()
-
-func statusText(code int) string {
-	if s, ok := codeText[code]; ok {
-		return s
-	}
-	return strconv.Itoa(code)
 }

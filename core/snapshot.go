@@ -311,7 +311,7 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 	case hc.Proxy != nil:
 		ips := b.snap.ips
 		h, err := handlers.Proxy(hc.Proxy.Upstream, b.h.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize), b.h.log,
-			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(peerAddr(r)) }))
+			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }))
 		if err != nil {
 			return nil, "", &registry.BuildError{Key: key + ".proxy.upstream", Err: err}
 		}

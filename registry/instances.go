@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -134,7 +135,7 @@ func (s *Set) Discard() {
 		r.mu.Lock()
 		for name, e := range s.byName {
 			e.refs--
-			if e.refs == 0 && r.entries[e.key] == e && slicesContains(s.created, name) {
+			if e.refs == 0 && r.entries[e.key] == e && slices.Contains(s.created, name) {
 				delete(r.entries, e.key)
 				closing = append(closing, e)
 			}
@@ -143,15 +144,6 @@ func (s *Set) Discard() {
 		r.closeAll(closing)
 		r.retireUnused(s.byName)
 	})
-}
-
-func slicesContains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // BuildError is a plugin instance that could not be built: Key is the config
