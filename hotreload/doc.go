@@ -47,7 +47,8 @@
 // further apart than the debounce each give their own call. When a window
 // ends while a watched file is missing (a delete-then-create save caught
 // half-way, a directory being replaced) the call waits up to
-// [MissingGrace] for it to come back; files matched by an include glob may
+// [MissingGrace] for it to come back, then one more debounce so that the
+// call reads the finished file; files matched by an include glob may
 // disappear for good and do not wait. Events that arrive while onChange runs
 // open the next window.
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -95,9 +96,15 @@ func (r *recorder) waitHash(t *testing.T, want string, timeout time.Duration, wh
 // quiet fails if a call arrives within d.
 func (r *recorder) quiet(t *testing.T, d time.Duration, what string) {
 	t.Helper()
+	began := time.Now()
 	select {
 	case c := <-r.ch:
-		t.Fatalf("%s: unexpected onChange call (trigger %s) %v after the quiet period began", what, c.trigger, time.Since(c.at))
+		var seen strings.Builder
+		for _, p := range r.all() {
+			fmt.Fprintf(&seen, "\n\t%s %s content %.8s", p.at.Format("15:04:05.000000"), p.trigger, p.hash)
+		}
+		t.Fatalf("%s: unexpected onChange call (trigger %s) %v after the quiet period began; calls:%s",
+			what, c.trigger, c.at.Sub(began), seen.String())
 	case <-time.After(d):
 	}
 }

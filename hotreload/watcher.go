@@ -362,38 +362,48 @@ func (w *Watcher) debounceLoop() {
 					timer.Reset(min(d, 50*time.Millisecond))
 					continue
 				}
+			} else if !graceEnd.IsZero() {
+				// The missing file is back. It may still be being written,
+				// and the events of its creation may not have arrived yet:
+				// give them a window of their own rather than reading it
+				// now and once more when they come.
+				graceEnd, start, lastEvent = time.Time{}, now, now
+				timer.Reset(d)
+				continue
 			}
 			open, graceEnd = false, time.Time{}
-			w.mu.Lock()
-			t, ok := w.pending, w.hasPending
-			w.hasPending = false
-			w.mu.Unlock()
-			if ok {
-				w.refreshPollHash(t)
+			if t, ok := w.takePending(); ok {
 				w.call(t)
 			}
 		}
 	}
 }
 
-// refreshPollHash records the content about to be reloaded as the polling
-// baseline when an event (not the poller) ended the window, so that the
-// poller does not report the same change a second time. It hashes before
-// onChange runs: a change after this point is still seen.
-func (w *Watcher) refreshPollHash(t Trigger) {
+// takePending ends a window: it returns the trigger to report, if any.
+// When an event (not the poller) ended the window and polling is on, the
+// content about to be reloaded becomes the polling baseline, in the same
+// critical section that takes the trigger: a poll that finds the change
+// after that compares against the new baseline, and one that found it
+// before only adds a kick to a window that has nothing pending. The hash
+// is taken before onChange runs, so a change after this point is still
+// seen.
+func (w *Watcher) takePending() (Trigger, bool) {
 	w.mu.Lock()
-	if t == TriggerPoll || w.effectivePoll() <= 0 {
-		w.mu.Unlock()
-		return
-	}
+	rebase := w.hasPending && w.pending != TriggerPoll && w.effectivePoll() > 0
 	set, gen := w.pollSetLocked(), w.pollGen
 	w.mu.Unlock()
-	h := Hash(set)
+	var h string
+	if rebase {
+		h = Hash(set) // outside the lock, as in pollLoop
+	}
 	w.mu.Lock()
-	if gen == w.pollGen {
+	defer w.mu.Unlock()
+	t, ok := w.pending, w.hasPending
+	w.hasPending = false
+	if ok && rebase && gen == w.pollGen {
 		w.pollHash = h
 	}
-	w.mu.Unlock()
+	return t, ok
 }
 
 // call runs onChange, keeping the watcher alive if it panics.
