@@ -19,11 +19,11 @@ func (b *builder) fastPaths() fastPaths {
 	h, s, cfg := b.h, b.snap, b.cfg
 	f := fastPaths{exact: map[string]http.Handler{}}
 	health := healthHandler(s.Version)
-	f.exact["/health"] = h.instrument(h.metrics.route("/health"), health)
-	f.exact["/metrics"] = h.instrument(h.metrics.route("/metrics"), promhttp.HandlerFor(h.metrics.reg, promhttp.HandlerOpts{
+	f.addExact("/health", h.instrument(h.metrics.route("/health"), health))
+	f.addExact("/metrics", h.instrument(h.metrics.route("/metrics"), promhttp.HandlerFor(h.metrics.reg, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorLog:          slogErrorLog(h.log),
-	}))
+	})))
 	// /static/* is always a fast path; without a root directory it answers 404.
 	var static http.Handler = http.HandlerFunc(notFound)
 	if cfg.Static.Root != "" {
@@ -37,7 +37,7 @@ func (b *builder) fastPaths() fastPaths {
 	f.prefixes = append(f.prefixes, fastPrefix{"/static/", h.instrument(h.metrics.route("/static/*"), static)})
 	if cfg.Server.Admin.Enabled {
 		admin := h.adminHandler(s)
-		f.exact[s.adminPrefix] = admin
+		f.addExact(s.adminPrefix, admin)
 		f.prefixes = append(f.prefixes, fastPrefix{s.adminPrefix + "/", admin})
 	}
 	// User fast paths: the matching routes' handlers, without their chains.
@@ -66,7 +66,7 @@ func (b *builder) fastPaths() fastPaths {
 				}
 			})
 			if !strings.ContainsAny(pattern, "{*") {
-				f.exact[pattern] = bare
+				f.addExact(pattern, bare)
 			} else {
 				f.prefixes = append(f.prefixes, fastPrefix{literalPrefix(pattern), matchOr(bare, s)})
 			}

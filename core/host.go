@@ -291,8 +291,12 @@ type instrumented struct {
 	objs *pool.Objects[statusWriter]
 }
 
+// epoch anchors request timing: time.Since(epoch) reads only the monotonic
+// clock, where time.Now reads the wall clock too.
+var epoch = time.Now()
+
 func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := time.Since(epoch)
 	sw := in.objs.Get()
 	sw.w = w // the pool's reset cleared the rest, field by field
 	// No defer: the chain's guards recover every panic but
@@ -302,7 +306,7 @@ func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code == 0 {
 		code = http.StatusOK
 	}
-	in.rm.observe(r.Method, code, time.Since(start))
+	in.rm.observe(r.Method, code, time.Since(epoch)-start)
 	in.objs.Put(sw)
 }
 
@@ -310,6 +314,15 @@ func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type fastPaths struct {
 	exact    map[string]http.Handler
 	prefixes []fastPrefix
+	// lens has bit n set when exact holds a path of n bytes (n < 64), and
+	// bit 63 for the longer ones too: most paths skip the map's hashing.
+	lens uint64
+}
+
+// addExact serves path by h.
+func (f *fastPaths) addExact(path string, h http.Handler) {
+	f.exact[path] = h
+	f.lens |= 1 << min(len(path), 63)
 }
 
 type fastPrefix struct {
@@ -318,8 +331,10 @@ type fastPrefix struct {
 }
 
 func (f *fastPaths) match(path string) http.Handler {
-	if h, ok := f.exact[path]; ok {
-		return h
+	if f.lens&(1<<min(len(path), 63)) != 0 {
+		if h, ok := f.exact[path]; ok {
+			return h
+		}
 	}
 	for i := range f.prefixes {
 		if strings.HasPrefix(path, f.prefixes[i].prefix) {

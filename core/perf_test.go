@@ -789,3 +789,30 @@ func TestPerfResponseDefaultsReload(t *testing.T) {
 	get()
 	within(t, 3*time.Second, "a cache hit with caching enabled again", func() bool { _, xc := get(); return xc == "HIT" })
 }
+
+// TestFastPathsMatch: the length filter in front of the exact map never
+// hides a path, short or long, and lets others through to the router.
+func TestFastPathsMatch(t *testing.T) {
+	long := "/" + strings.Repeat("l", 62)   // 63 bytes: the shared top bit
+	longer := "/" + strings.Repeat("m", 99) // 100 bytes
+	f := fastPaths{exact: map[string]http.Handler{}}
+	hs := map[string]http.Handler{}
+	for _, p := range []string{"/", "/health", long, longer} {
+		hs[p] = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+		f.addExact(p, hs[p])
+	}
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{"/", true}, {"/health", true}, {long, true}, {longer, true},
+		{"", false}, {"/healthz", false}, {"/hello!", false},
+		{long + "x", false}, {"/" + strings.Repeat("m", 98), false}, {longer + "/", false},
+	}
+	for _, tt := range tests {
+		got := f.match(tt.path)
+		if (got != nil) != tt.want {
+			t.Errorf("match(%.20q) = %v, want found %v", tt.path, got, tt.want)
+		}
+	}
+}

@@ -29,13 +29,22 @@ type store[E any] struct {
 type shard[E any] struct {
 	mu    sync.Mutex
 	lists [][]E // by class; guarded by mu
-	// Written under mu, read without it to skip shards that cannot help.
-	nonEmpty atomic.Uint64 // bit c set when lists[c] holds items
-	n        atomic.Int64  // items held
+	n     int64 // items held; guarded by mu
+	// Counted under mu, so that a Get or a Put pays for its lock and no
+	// other atomic operation: items taken, items kept.
+	hits, puts int64
+	// Written under mu, and only when they change, read without it to skip
+	// shards that cannot help.
+	// Bit c is set when lists[c] holds items, and may stay set for a
+	// while after it empties: take leaves it, so that a Get and a Put of
+	// the same item do not both write it, and popFrom clears it when it
+	// finds the list empty.
+	nonEmpty atomic.Uint64
+	full     atomic.Bool   // n >= limit
 	limit    atomic.Int64  // this shard's share of the store's limit
-	// Counters, summed by counters().
-	hits, puts, misses, drops atomic.Int64
-	_                         [40]byte // fill 128 bytes: neighbouring shards never share a cache line
+	// Counted without the lock: pops that found nothing, pushes refused.
+	misses, drops atomic.Int64
+	_             [32]byte // fill 128 bytes: neighbouring shards never share a cache line
 }
 
 // newStore returns a store with shards shards (0: one per GOMAXPROCS,
@@ -84,12 +93,13 @@ func (s *store[E]) setLimit(limit int, drop func(E)) int64 {
 			x.lists[c] = l[:0]
 		}
 		x.nonEmpty.Store(0)
-		x.n.Store(0)
+		x.n = 0
 		share := limit / n
 		if i < limit%n {
 			share++
 		}
 		x.limit.Store(int64(share))
+		x.full.Store(share == 0)
 	}
 	var removed []E
 	next := 0
@@ -128,7 +138,10 @@ func (s *store[E]) limit() int64 {
 func (s *store[E]) idle() int64 {
 	var n int64
 	for i := range s.shards {
-		n += s.shards[i].n.Load()
+		x := &s.shards[i]
+		x.mu.Lock()
+		n += x.n
+		x.mu.Unlock()
 	}
 	return n
 }
@@ -141,51 +154,57 @@ func (x *shard[E]) take(c int) E {
 	e := l[len(l)-1]
 	l[len(l)-1] = zero // drop the reference held by the backing array
 	x.lists[c] = l[:len(l)-1]
-	if len(l) == 1 {
-		x.nonEmpty.And(^(uint64(1) << c))
-	}
-	x.n.Add(-1)
+	x.setN(x.n - 1)
 	return e
+}
+
+// setN records how many items x holds and keeps the full hint; x.mu is held.
+func (x *shard[E]) setN(n int64) {
+	was := x.n >= x.limit.Load()
+	x.n = n
+	if now := n >= x.limit.Load(); now != was {
+		x.full.Store(now)
+	}
 }
 
 // put appends e to class c if the shard has room; x.mu is held.
 func (x *shard[E]) put(c int, e E) bool {
-	if x.n.Load() >= x.limit.Load() {
+	if x.n >= x.limit.Load() {
 		return false
 	}
 	x.lists[c] = append(x.lists[c], e)
-	if len(x.lists[c]) == 1 {
-		x.nonEmpty.Or(1 << c)
+	if bit := uint64(1) << c; x.nonEmpty.Load()&bit == 0 {
+		x.nonEmpty.Or(bit)
 	}
-	x.n.Add(1)
+	x.setN(x.n + 1)
 	return true
 }
 
 // push keeps e in class c, in shard sh if it has room, else in another
 // shard that has; it reports whether e was kept.
 func (s *store[E]) push(sh *shard[E], c int, e E) bool {
-	sh.mu.Lock()
-	ok := sh.put(c, e)
-	sh.mu.Unlock()
-	if ok {
-		sh.puts.Add(1)
+	if sh.pushHere(c, e) {
 		return true
 	}
 	for i := range s.shards {
 		x := &s.shards[i]
-		if x == sh || x.n.Load() >= x.limit.Load() {
-			continue
-		}
-		x.mu.Lock()
-		ok = x.put(c, e)
-		x.mu.Unlock()
-		if ok {
-			sh.puts.Add(1)
+		if x != sh && !x.full.Load() && x.pushHere(c, e) {
 			return true
 		}
 	}
 	sh.drops.Add(1)
 	return false
+}
+
+// pushHere keeps e in class c of x if x has room.
+func (x *shard[E]) pushHere(c int, e E) bool {
+	x.mu.Lock()
+	ok := x.put(c, e)
+	if ok {
+		x.puts++
+	}
+	x.mu.Unlock()
+	return ok
 }
 
 // pop takes an item of class from or above: the lowest such class in shard
@@ -196,7 +215,6 @@ func (s *store[E]) pop(sh *shard[E], from int, accept func(E) bool) (E, bool) {
 	above := ^(uint64(1)<<from - 1)
 	if sh.nonEmpty.Load()&above != 0 {
 		if e, ok := s.popFrom(sh, from, accept); ok {
-			sh.hits.Add(1)
 			return e, true
 		}
 	}
@@ -206,7 +224,6 @@ func (s *store[E]) pop(sh *shard[E], from int, accept func(E) bool) (E, bool) {
 			continue
 		}
 		if e, ok := s.popFrom(x, from, accept); ok {
-			sh.hits.Add(1)
 			return e, true
 		}
 	}
@@ -222,11 +239,13 @@ func (s *store[E]) popFrom(x *shard[E], from int, accept func(E) bool) (E, bool)
 		c := bits.TrailingZeros64(m)
 		l := x.lists[c]
 		if len(l) == 0 {
+			x.nonEmpty.And(^(uint64(1) << c))
 			continue
 		}
 		if c == from && accept != nil && !accept(l[len(l)-1]) {
 			continue
 		}
+		x.hits++
 		return x.take(c), true
 	}
 	var zero E
@@ -252,7 +271,7 @@ func (s *store[E]) filter(keep func(E) bool, drop func(E)) int64 {
 			clear(l[len(kept):])
 			x.lists[c] = kept
 			if d := len(l) - len(kept); d > 0 {
-				x.n.Add(-int64(d))
+				x.setN(x.n - int64(d))
 			}
 			if len(kept) == 0 {
 				x.nonEmpty.And(^(uint64(1) << c))
@@ -274,7 +293,7 @@ func (s *store[E]) fill(c int, make func() E) {
 	for i := range s.shards {
 		x := &s.shards[i]
 		x.mu.Lock()
-		for x.n.Load() < x.limit.Load() {
+		for x.n < x.limit.Load() {
 			x.put(c, make())
 		}
 		x.mu.Unlock()
@@ -286,8 +305,10 @@ func (s *store[E]) fill(c int, make func() E) {
 func (s *store[E]) counters() (hits, puts, misses, drops int64) {
 	for i := range s.shards {
 		x := &s.shards[i]
-		hits += x.hits.Load()
-		puts += x.puts.Load()
+		x.mu.Lock()
+		hits += x.hits
+		puts += x.puts
+		x.mu.Unlock()
 		misses += x.misses.Load()
 		drops += x.drops.Load()
 	}
