@@ -384,6 +384,7 @@ routes:
 		{name: "bad condition", old: `'request.method == "GET"'`, new: `'request.method =='`, key: "conditions.is_get"},
 		{name: "negative rate", old: "rate: 10", new: "rate: -5", key: "plugins.lim.rate"},
 		{name: "undefined plugin", old: "use: lim,", new: "use: limm,", key: "routes[0].middleware[0].use"},
+		{name: "emptied file", old: good, new: "\n"}, // a truncating save, caught between its two steps
 	}
 	fh := startFileHost(t, good)
 	goodVersion := fh.versionOf(good)

@@ -119,7 +119,7 @@ func TestLoadErrors(t *testing.T) {
 
 func TestValidConfigsLoad(t *testing.T) {
 	tests := []struct{ name, yaml string }{
-		{"empty", ""},
+		{"only a comment", "# all defaults\n"},
 		{"skip_global allows the same plugin", plugins + "middleware: [gzip]\nroutes:\n  - path: /a\n    skip_global: true\n    middleware: [gzip]\n    handler: app.a\n"},
 		{"same path, other methods", "routes:\n  - {path: /a, methods: [GET], handler: app.a}\n  - {path: /a, methods: [POST], handler: app.b}\n"},
 		{"bare address as CIDR", "server:\n  trusted_proxies: [10.1.2.3, '::1']\n"},

@@ -498,3 +498,39 @@ func TestRawAndSpecs(t *testing.T) {
 		t.Errorf("ResponseDefaults = %+v", d)
 	}
 }
+
+// TestEmptyMainFile: a main file with nothing in it (what a save that
+// truncates first leaves for a moment) is an error; one that says "all
+// defaults" with a comment or {} is not.
+func TestEmptyMainFile(t *testing.T) {
+	tests := []struct {
+		name, content string
+		wantErr       bool
+	}{
+		{"empty.yaml", "", true},
+		{"blank.yaml", " \n\t\n", true},
+		{"empty.json", "", true},
+		{"empty.toml", "\n", true},
+		{"comment.yaml", "# all defaults\n", false},
+		{"braces.yaml", "{}\n", false},
+		{"object.json", "{}", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeFiles(t, t.TempDir(), map[string]string{tt.name: tt.content})
+			l, err := Load(filepath.Join(dir, tt.name), nil)
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.name+":1: config file is empty") {
+				t.Fatalf("Load error = %v, want %q", err, tt.name+":1: config file is empty")
+			}
+			if l == nil || len(l.Files) != 1 || l.Config != nil {
+				t.Fatalf("Loaded = %+v, want the file listed (for the watcher) and no Config", l)
+			}
+		})
+	}
+}

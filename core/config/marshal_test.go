@@ -10,7 +10,7 @@ import (
 )
 
 func TestMarshalRoundTrip(t *testing.T) {
-	dir := writeFiles(t, t.TempDir(), map[string]string{"empty.yaml": ""})
+	dir := writeFiles(t, t.TempDir(), map[string]string{"empty.yaml": "# defaults only\n"})
 	for _, src := range []string{
 		filepath.Join("testdata", "full.yaml"),
 		filepath.Join("testdata", "full.toml"),
