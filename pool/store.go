@@ -40,8 +40,8 @@ type shard[E any] struct {
 	// the same item do not both write it, and popFrom clears it when it
 	// finds the list empty.
 	nonEmpty atomic.Uint64
-	full     atomic.Bool   // n >= limit
-	limit    atomic.Int64  // this shard's share of the store's limit
+	full     atomic.Bool  // n >= limit
+	limit    atomic.Int64 // this shard's share of the store's limit
 	// Counted without the lock: pops that found nothing, pushes refused.
 	misses, drops atomic.Int64
 	_             [32]byte // fill 128 bytes: neighbouring shards never share a cache line
