@@ -156,13 +156,13 @@ func (e *entry) derive() {
 	h := e.header
 	cc := parseCacheControl(h["Cache-Control"])
 
-	if d, err := http.ParseTime(h.Get("Date")); err == nil {
+	if d, ok := parseHTTPTime(h.Get("Date")); ok {
 		e.date = d
 	} else {
 		// Dated on receipt (RFC 9110 §6.6.1), to the second as the field
 		// carries it, so that a copy read back from Redis agrees.
 		e.date = time.Unix(e.responseTime.Unix(), 0).UTC()
-		h["Date"] = []string{e.date.Format(http.TimeFormat)}
+		h["Date"] = []string{httpDate(e.date)}
 	}
 
 	// Age, RFC 9111 §4.2.3.
@@ -181,13 +181,13 @@ func (e *entry) derive() {
 		e.freshness = time.Duration(cc.maxAge) * time.Second
 	case len(h["Expires"]) > 0:
 		e.freshness = 0 // an invalid Expires means "already expired"
-		if t, err := http.ParseTime(h["Expires"][0]); err == nil {
+		if t, ok := parseHTTPTime(h["Expires"][0]); ok {
 			e.freshness = max(t.Sub(e.date), 0)
 		}
 	default:
 		e.freshness = 0
 		if heuristicStatus(e.status) {
-			if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(e.date) {
+			if lm, ok := parseHTTPTime(h.Get("Last-Modified")); ok && lm.Before(e.date) {
 				e.freshness = e.date.Sub(lm) / 10
 				e.heuristic = true
 			}
@@ -474,3 +474,34 @@ var smallAges = func() [][]string {
 	}
 	return out
 }()
+
+// parseHTTPTime is http.ParseTime for a field that is often absent: an
+// empty value is not a date, without trying (and allocating an error for)
+// each of the three formats.
+func parseHTTPTime(v string) (time.Time, bool) {
+	if v == "" {
+		return time.Time{}, false
+	}
+	t, err := http.ParseTime(v)
+	return t, err == nil
+}
+
+// lastDate is the Date value most recently formatted: under load, the
+// responses of one second share it.
+var lastDate atomic.Pointer[formattedDate]
+
+type formattedDate struct {
+	unix int64
+	s    string
+}
+
+// httpDate formats t, a UTC time on a whole second, as an HTTP date.
+func httpDate(t time.Time) string {
+	u := t.Unix()
+	if d := lastDate.Load(); d != nil && d.unix == u {
+		return d.s
+	}
+	d := &formattedDate{unix: u, s: t.Format(http.TimeFormat)}
+	lastDate.Store(d)
+	return d.s
+}
