@@ -138,47 +138,38 @@ func (n *native) boolean(e ast.Expr) boolNode {
 	return nil
 }
 
+// logical is && (decisive false) or || (decisive true) as CEL evaluates
+// them: either side's decisive value decides, even when the other side is
+// an error; otherwise an error on either side is the result.
+func logical(a, b boolNode, decisive, otherwise tri) boolNode {
+	return func(r *http.Request) tri {
+		x := a(r)
+		if x == decisive {
+			return decisive
+		}
+		y := b(r)
+		if y == decisive {
+			return decisive
+		}
+		if x == triErr || y == triErr {
+			return triErr
+		}
+		return otherwise
+	}
+}
+
 func (n *native) call(c ast.CallExpr) boolNode {
 	args := c.Args()
 	switch fn := c.FunctionName(); {
-	case fn == operators.LogicalAnd && len(args) == 2:
+	case (fn == operators.LogicalAnd || fn == operators.LogicalOr) && len(args) == 2:
 		a, b := n.boolean(args[0]), n.boolean(args[1])
 		if a == nil || b == nil {
 			return nil
 		}
-		return func(r *http.Request) tri {
-			x := a(r)
-			if x == triFalse {
-				return triFalse
-			}
-			y := b(r)
-			if y == triFalse {
-				return triFalse
-			}
-			if x == triErr || y == triErr {
-				return triErr
-			}
-			return triTrue
+		if fn == operators.LogicalAnd {
+			return logical(a, b, triFalse, triTrue)
 		}
-	case fn == operators.LogicalOr && len(args) == 2:
-		a, b := n.boolean(args[0]), n.boolean(args[1])
-		if a == nil || b == nil {
-			return nil
-		}
-		return func(r *http.Request) tri {
-			x := a(r)
-			if x == triTrue {
-				return triTrue
-			}
-			y := b(r)
-			if y == triTrue {
-				return triTrue
-			}
-			if x == triErr || y == triErr {
-				return triErr
-			}
-			return triFalse
-		}
+		return logical(a, b, triTrue, triFalse)
 	case fn == operators.LogicalNot && len(args) == 1:
 		a := n.boolean(args[0])
 		if a == nil {
