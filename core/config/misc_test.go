@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"math"
-	"net/netip"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -81,23 +80,6 @@ func TestEnvInclude(t *testing.T) {
 	es = loadErrors(t, main, []string{"SWITCHYARD_INCLUDE__X=1"})
 	if es[0].File != "env SWITCHYARD_INCLUDE__X" {
 		t.Errorf("error = %v", es)
-	}
-}
-
-func TestParsePrefixes(t *testing.T) {
-	got, err := ParsePrefixes([]string{"10.1.2.3/8", "::1", "192.168.0.1", "2001:db8::/32", "::ffff:10.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []netip.Prefix{
-		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("192.168.0.1/32"),
-		netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("10.0.0.1/32"),
-	}
-	if !slices.Equal(got, want) {
-		t.Errorf("ParsePrefixes = %v, want %v", got, want)
-	}
-	if _, err := ParsePrefixes([]string{"10.0.0.0/8", "nope"}); err == nil {
-		t.Error("ParsePrefixes accepted nope")
 	}
 }
 

@@ -1,14 +1,16 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/switchyard/switchyard/clientip"
 )
 
 // validate checks what decoding cannot: references between keys, route
@@ -103,42 +105,15 @@ func (v *validator) server() {
 
 func (v *validator) cidrs(key string, list []string) {
 	for i, s := range list {
-		if _, err := ParsePrefix(s); err != nil {
+		if _, err := clientip.ParsePrefixes([]string{s}); err != nil {
+			var pe *clientip.PrefixError
+			if errors.As(err, &pe) {
+				v.add(indexKey(key, i), "%q: %s; want a CIDR such as 10.0.0.0/8 or ::1/128, or an IP address", s, pe.Reason)
+				continue
+			}
 			v.add(indexKey(key, i), "%v", err)
 		}
 	}
-}
-
-// ParsePrefix parses a CIDR such as 10.0.0.0/8 or 2001:db8::/32, or a single
-// address (taken as /32 or /128), and masks it.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR such as 10.0.0.0/8 or ::1/128", s)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or a CIDR such as 10.0.0.0/8", s)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// ParsePrefixes parses a list of CIDRs or addresses as ParsePrefix does.
-func ParsePrefixes(list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		p, err := ParsePrefix(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 func (v *validator) reload() {
