@@ -1,7 +1,6 @@
 package core
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -51,8 +50,8 @@ func (b *builder) fastPaths() fastPaths {
 			if fp != rt.Path || isBuiltinFast(fp) {
 				continue
 			}
-			final, _, err := b.handler(fmt.Sprintf("routes[%d].handler", i), rt.Handler)
-			if err != nil {
+			final := b.finals[i]
+			if final == nil { // the route failed to build: the load fails
 				continue
 			}
 			ep := h.instrument(h.metrics.route(rt.Path), final)

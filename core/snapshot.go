@@ -91,6 +91,9 @@ type builder struct {
 	cfg  *config.Config
 	snap *Snapshot
 	errs []error
+	// finals holds each route's handler, by route index, as router built
+	// it: a fast path serves the same one.
+	finals []http.Handler
 }
 
 func (b *builder) fail(key string, err error) {
@@ -221,6 +224,7 @@ func (b *builder) compileLinks(prefix string, links []config.Link, global bool, 
 func (b *builder) router() {
 	h, s, cfg := b.h, b.snap, b.cfg
 	mux := chi.NewMux()
+	b.finals = make([]http.Handler, len(cfg.Routes))
 	var globalInfo []LinkInfo
 	global := b.compileLinks("middleware", cfg.Middleware, true, &globalInfo)
 
@@ -240,6 +244,7 @@ func (b *builder) router() {
 			b.errs = append(b.errs, err)
 			continue
 		}
+		b.finals[i] = final
 		info := RouteInfo{Path: rt.Path, Pattern: pattern, Methods: rt.Methods, Handler: name, config: routeJSON(rt)}
 		var links []link
 		if !rt.SkipGlobal {
