@@ -497,7 +497,9 @@ func (r *Report) Markdown(w io.Writer) {
 	p("# Suite options: scenarios, rounds, durations, profiles of each server process.\n")
 	p("go run ./cmd/bench suite -short -scenarios full,reload -rounds 5\n")
 	p("go run ./cmd/bench suite -short -cpuprofile /tmp/cpu.pprof -memprofile /tmp/mem.pprof\n")
-	p("go tool pprof -top /tmp/cpu-full-switchyard.pprof\n```\n")
+	p("go tool pprof -top /tmp/cpu-full-switchyard.pprof\n```\n\n")
+	p("The host's own cost per request, measured in process by Go benchmarks, is in\n")
+	p("[performance.md](performance.md#the-cost-of-a-request-in-the-host).\n")
 }
 
 // memoryNote explains how much of every process's RSS is the executable.
