@@ -77,6 +77,43 @@ func BenchmarkRouted(b *testing.B) {
 	})
 }
 
+// BenchmarkRoutedGoHandler is BenchmarkRouted with a handler registered
+// in Go, which does not report its status: the host wraps the
+// ResponseWriter to learn it, as on every route with middleware.
+func BenchmarkRoutedGoHandler(b *testing.B) {
+	yaml, paths := twentyRoutes()
+	yaml = strings.Replace(yaml, "    handler:\n      respond: {status: 200, body: \"Hello, World!\", headers: {Content-Type: text/plain}}\n",
+		"    handler: bench.hello\n", 1)
+	hello := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{"text/plain"}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("Hello, World!"))
+	})
+	h := New(Options{Logger: quietLogger()})
+	defer h.Close()
+	h.Handle("bench.hello", hello)
+	if err := h.LoadBytes("bench.yaml", []byte(yaml), b.TempDir()); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("bare-chi", func(b *testing.B) {
+		mux := chi.NewMux()
+		for i, p := range paths {
+			var hh http.Handler = hello
+			if p != "/hello" {
+				var err error
+				if hh, err = handlers.Respond(config.Respond{Status: 200, Body: fmt.Sprintf("r%d", i)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			mux.Method("GET", p, hh)
+		}
+		serveLoop(b, mux)
+	})
+	b.Run("switchyard", func(b *testing.B) {
+		serveLoop(b, h)
+	})
+}
+
 // BenchmarkFastPath is /health on the host against a bare handler.
 func BenchmarkFastPath(b *testing.B) {
 	req := httptest.NewRequest("GET", "/health", nil)

@@ -92,7 +92,7 @@ func New(opts Options) *Host {
 	h.workers = pool.NewWorkers("process_pool", pool.WorkerOptions{MaxWorkers: 4, QueueSize: 1000})
 	h.threads = pool.NewWorkers("thread_pool", pool.WorkerOptions{MinWorkers: 4, MaxWorkers: 16, QueueSize: 1000})
 	h.objects = pool.NewObjects(10000, time.Minute, func() *statusWriter { return new(statusWriter) },
-		func(sw *statusWriter) { sw.w, sw.status, sw.written = nil, 0, 0 })
+		func(sw *statusWriter) { sw.w, sw.status = nil, 0 })
 	h.setPool("buffer", h.buffers)
 	h.setPool("process", h.workers)
 	h.setPool("thread", h.threads)
@@ -308,6 +308,28 @@ func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in.rm.observe(r.Method, code, time.Since(epoch)-start)
 	in.objs.Put(sw)
+}
+
+// direct serves a route without middleware whose handler reports the status
+// it wrote (the respond handler): the metrics take that status, so the
+// ResponseWriter is not wrapped. A body announced over maxBody gets 413
+// as on every route; the handler reads no body, so no reader needs limiting.
+type direct struct {
+	rm      *routeMetrics
+	h       handlers.StatusServer
+	maxBody int64
+}
+
+func (d *direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Since(epoch)
+	var code int
+	if d.maxBody > 0 && r.ContentLength > d.maxBody {
+		code = http.StatusRequestEntityTooLarge
+		handlers.JSONError(w, code, "request body too large")
+	} else {
+		code = d.h.ServeHTTPStatus(w, r)
+	}
+	d.rm.observe(r.Method, code, time.Since(epoch)-start)
 }
 
 // fastPaths bypass every chain.

@@ -486,3 +486,84 @@ func TestStaticFastPathConfinedToRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestMetricsByStatus: http_requests_total counts each answer under
+// its real status, both on a respond route without middleware (which
+// reports its own status, so its writer is not wrapped) and on routes
+// whose writer is wrapped (a Go handler, a chain).
+func TestRequestMetricsByStatus(t *testing.T) {
+	h := New(Options{Logger: quietLogger()})
+	h.HandleFunc("created", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) })
+	h.HandleFunc("implicit", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
+	yaml := `
+server: {max_body_bytes: 1KB}
+plugins:
+  counter: {type: count, tag: m}
+routes:
+  - path: /plain
+    handler: {respond: {body: plain}}
+  - path: /teapot
+    handler: {respond: {status: 418, body: short and stout}}
+  - path: /chained
+    middleware: [{use: counter}]
+    handler: {respond: {body: chained}}
+  - path: /created
+    handler: created
+  - path: /implicit
+    handler: implicit
+`
+	if err := h.LoadBytes("test.yaml", []byte(yaml), t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	etag := do(h, "GET", "/plain").Header().Get("Etag")
+	if etag == "" {
+		t.Fatal("respond sent no ETag")
+	}
+	big := httptest.NewRequest("POST", "/plain", strings.NewReader(strings.Repeat("x", 2048)))
+	if rec := httptest.NewRecorder(); func() bool { h.ServeHTTP(rec, big); return rec.Code != 413 }() {
+		t.Fatal("a body over max_body_bytes on a respond route was not refused with 413")
+	}
+	do(h, "GET", "/plain", "If-None-Match", etag)
+	do(h, "GET", "/plain", "If-None-Match", etag)
+	do(h, "HEAD", "/teapot")
+	do(h, "GET", "/chained")
+	do(h, "GET", "/chained", "If-None-Match", `"other"`)
+	do(h, "GET", "/created")
+	do(h, "GET", "/implicit")
+
+	tests := []struct {
+		route, method, code string
+		want                float64
+	}{
+		{"/plain", "GET", "200", 1},
+		{"/plain", "GET", "304", 2},
+		{"/plain", "POST", "413", 1},
+		{"/teapot", "HEAD", "418", 1},
+		{"/chained", "GET", "200", 2},
+		{"/created", "GET", "201", 1},
+		{"/implicit", "GET", "200", 1},
+	}
+	mfs, err := h.Metrics().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "switchyard_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			got[l["route"]+" "+l["method"]+" "+l["code"]] = m.GetCounter().GetValue()
+		}
+	}
+	for _, tt := range tests {
+		if k := tt.route + " " + tt.method + " " + tt.code; got[k] != tt.want {
+			t.Errorf("requests_total{%s} = %v, want %v (all: %v)", k, got[k], tt.want, got)
+		}
+	}
+}

@@ -252,8 +252,13 @@ func (b *builder) router() {
 			info.Chain = append(info.Chain, globalInfo...)
 		}
 		links = append(links, b.compileLinks(key+".middleware", rt.Middleware, false, &info.Chain)...)
-		var endpoint http.Handler = h.instrument(h.metrics.route(rt.Path),
-			handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log)))
+		var endpoint http.Handler
+		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 {
+			endpoint = &direct{rm: h.metrics.route(rt.Path), h: ss, maxBody: s.maxBody}
+		} else {
+			endpoint = h.instrument(h.metrics.route(rt.Path),
+				handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log)))
+		}
 		if err := safeRoute(func() {
 			methods := routeMethods(rt.Methods)
 			if len(methods) == 0 {

@@ -7,13 +7,12 @@ import (
 	"net/http"
 )
 
-// statusWriter records the status code and bytes written for metrics. It is
+// statusWriter records the status code for metrics. It is
 // pooled by the host; Unwrap lets http.ResponseController reach the
 // connection's Flush, Hijack and deadlines.
 type statusWriter struct {
-	w       http.ResponseWriter
-	status  int
-	written int64
+	w      http.ResponseWriter
+	status int
 }
 
 func (sw *statusWriter) Header() http.Header { return sw.w.Header() }
@@ -29,9 +28,7 @@ func (sw *statusWriter) Write(b []byte) (int, error) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	n, err := sw.w.Write(b)
-	sw.written += int64(n)
-	return n, err
+	return sw.w.Write(b)
 }
 
 // ReadFrom keeps net/http's sendfile path for static files.
@@ -39,15 +36,10 @@ func (sw *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	var n int64
-	var err error
 	if rf, ok := sw.w.(io.ReaderFrom); ok {
-		n, err = rf.ReadFrom(r)
-	} else {
-		n, err = io.Copy(writerOnly{sw.w}, r)
+		return rf.ReadFrom(r)
 	}
-	sw.written += n
-	return n, err
+	return io.Copy(writerOnly{sw.w}, r)
 }
 
 // Flush implements http.Flusher for middleware that asserts it.

@@ -147,16 +147,21 @@ func Respond(cfg config.Respond) (http.Handler, error) {
 
 // ServeHTTP implements [http.Handler].
 func (h *respondHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.ServeHTTPStatus(w, r)
+}
+
+// ServeHTTPStatus implements [StatusServer].
+func (h *respondHandler) ServeHTTPStatus(w http.ResponseWriter, r *http.Request) int {
 	if h.conditional {
 		switch h.preconditions(r) {
 		case http.StatusNotModified:
 			setHeaders(w.Header(), h.notModified)
 			w.WriteHeader(http.StatusNotModified)
-			return
+			return http.StatusNotModified
 		case http.StatusPreconditionFailed:
 			setHeaders(w.Header(), h.failed)
 			w.WriteHeader(http.StatusPreconditionFailed)
-			return
+			return http.StatusPreconditionFailed
 		}
 	}
 	setHeaders(w.Header(), h.full)
@@ -164,6 +169,17 @@ func (h *respondHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead && len(h.body) > 0 {
 		_, _ = w.Write(h.body)
 	}
+	return h.status
+}
+
+// StatusServer is a handler that returns the status code it wrote. A host
+// serving one on a route without middleware records its metrics from that
+// value and does not wrap the ResponseWriter to learn it. ServeHTTPStatus
+// must write a response (status and all) and return its status exactly;
+// the respond handler is one.
+type StatusServer interface {
+	http.Handler
+	ServeHTTPStatus(w http.ResponseWriter, r *http.Request) int
 }
 
 func setHeaders(dst http.Header, fields []headerField) {
