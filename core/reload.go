@@ -235,7 +235,11 @@ func (h *Host) logRejection(err error) {
 	var errs config.Errors
 	if errors.As(err, &errs) {
 		for _, e := range errs {
-			h.log.Error("config rejected", "file", e.File, "line", e.Line, "key", e.Key, "err", e.Msg)
+			attrs := []any{"file", e.File, "line", e.Line}
+			if e.Key != "" { // a syntax error or an empty file has none
+				attrs = append(attrs, "key", e.Key)
+			}
+			h.log.Error("config rejected", append(attrs, "err", e.Msg)...)
 		}
 		return
 	}

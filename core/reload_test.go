@@ -435,7 +435,8 @@ routes:
 			found := false
 			for _, rec := range recs {
 				line, _ := rec["line"].(float64)
-				if rec["file"] == fh.path && rec["key"] == tt.key && line > 0 && (tt.line == 0 || int(line) == tt.line) {
+				key, _ := rec["key"].(string) // absent when the error names no key
+				if rec["file"] == fh.path && key == tt.key && line > 0 && (tt.line == 0 || int(line) == tt.line) {
 					found = true
 				}
 			}
