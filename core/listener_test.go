@@ -1,7 +1,6 @@
 package core
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -171,38 +170,16 @@ func TestListenerNoRefusedConnections(t *testing.T) {
 		t.Run(what, func(t *testing.T) {
 			fh := startFileHost(t, settingsYAML(0, what))
 			addr := fh.h.Addr().String()
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			var conns, failed atomic.Int64
-			var sample atomic.Value
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						code, _, body, err := getWith(c, "http://"+addr+"/gen")
-						conns.Add(1)
-						if err != nil || code != 200 || !strings.HasPrefix(body, "gen ") {
-							failed.Add(1)
-							sample.Store(fmt.Sprintf("%d %q %v (refused: %v)", code, body, err, errors.Is(err, syscall.ECONNREFUSED)))
-						}
-					}
-				}()
-			}
+			ch := startChurn(4, "http://"+addr+"/gen", 10*time.Second, func(code int, body string) bool {
+				return code == 200 && strings.HasPrefix(body, "gen ")
+			})
 			for i := 1; i <= 50; i++ {
 				fh.apply(settingsYAML(i, what), renameOver)
 			}
-			close(stop)
-			wg.Wait()
-			t.Logf("%s: 50 reloads, %d new connections, %d failed", what, conns.Load(), failed.Load())
-			if failed.Load() != 0 {
-				t.Fatalf("%d of %d new connections failed, e.g. %v", failed.Load(), conns.Load(), sample.Load())
+			conns, failed, sample := ch.finish()
+			t.Logf("%s: 50 reloads, %d new connections, %d failed", what, conns, failed)
+			if failed != 0 {
+				t.Fatalf("%d of %d new connections failed, e.g. %v", failed, conns, sample)
 			}
 			if got := fh.h.Addr().String(); got != addr {
 				t.Fatalf("listening on %s, was %s: the listener was replaced", got, addr)

@@ -1,14 +1,11 @@
 package core
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -136,30 +133,7 @@ func TestPerfBacklogReload(t *testing.T) {
 	addr := p.addr
 
 	// New connections all along: none may be refused.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var conns, failed atomic.Int64
-	var sample atomic.Value
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, _, _, err := getWith(client, "http://"+addr+"/ok")
-				conns.Add(1)
-				if err != nil || code != 200 {
-					failed.Add(1)
-					sample.Store(fmt.Sprintf("%d %v (refused: %v)", code, err, errors.Is(err, syscall.ECONNREFUSED)))
-				}
-			}
-		}()
-	}
+	ch := startChurn(2, "http://"+addr+"/ok", 5*time.Second, func(code int, _ string) bool { return code == 200 })
 	for i, backlog := range []int{200, 64, 150, 200} {
 		p.reload(tcpYAML(true, true, backlog))
 		if got := listenerBacklog(t, p.h); got != backlog {
@@ -170,10 +144,9 @@ func TestPerfBacklogReload(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
-	t.Logf("4 backlog changes, %d new connections meanwhile, %d failed", conns.Load(), failed.Load())
-	if failed.Load() != 0 || conns.Load() == 0 {
-		t.Fatalf("%d of %d connections failed, e.g. %v", failed.Load(), conns.Load(), sample.Load())
+	conns, failed, sample := ch.finish()
+	t.Logf("4 backlog changes, %d new connections meanwhile, %d failed", conns, failed)
+	if failed != 0 || conns == 0 {
+		t.Fatalf("%d of %d connections failed, e.g. %v", failed, conns, sample)
 	}
 }

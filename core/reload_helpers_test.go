@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +164,50 @@ func (fh *fileHost) versionOf(content string) string {
 // get does a GET on the host and returns status, headers and body.
 func (fh *fileHost) get(path string) (int, http.Header, string, error) {
 	return getWith(fh.client, fh.base+path)
+}
+
+// churn GETs a URL over a new connection each time, from several
+// goroutines, until stopped, counting the connections and the failures.
+type churn struct {
+	stop          chan struct{}
+	wg            sync.WaitGroup
+	conns, failed atomic.Int64
+	sample        atomic.Value // a failure, described
+}
+
+// startChurn starts n goroutines GETting url; ok says whether a response
+// is the right one.
+func startChurn(n int, url string, timeout time.Duration, ok func(code int, body string) bool) *churn {
+	c := &churn{stop: make(chan struct{})}
+	for range n {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: timeout}
+			for {
+				select {
+				case <-c.stop:
+					return
+				default:
+				}
+				code, _, body, err := getWith(client, url)
+				c.conns.Add(1)
+				if err != nil || !ok(code, body) {
+					c.failed.Add(1)
+					c.sample.Store(fmt.Sprintf("%d %q %v (refused: %v)", code, body, err, errors.Is(err, syscall.ECONNREFUSED)))
+				}
+			}
+		}()
+	}
+	return c
+}
+
+// finish stops the goroutines and returns the connections made, the
+// failures and one failure described.
+func (c *churn) finish() (conns, failed int64, sample any) {
+	close(c.stop)
+	c.wg.Wait()
+	return c.conns.Load(), c.failed.Load(), c.sample.Load()
 }
 
 func getWith(c *http.Client, url string) (int, http.Header, string, error) {
