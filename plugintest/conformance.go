@@ -469,15 +469,17 @@ func (e *env) close() {
 	e.inst.Close()
 }
 
-func (e *env) get(path, acceptEncoding string) (*http.Request, error) {
+// get builds a GET of path on the test server, asking for acceptEncoding
+// when it is not empty.
+func (e *env) get(t TB, path, acceptEncoding string) *http.Request {
 	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
 	if err != nil {
-		return nil, err
+		t.Fatalf("%v", err)
 	}
 	if acceptEncoding != "" {
 		req.Header.Set("Accept-Encoding", acceptEncoding)
 	}
-	return req, nil
+	return req
 }
 
 // decoded returns a reader of the body without its content coding.
@@ -623,10 +625,7 @@ func (c *conformance) unwrap(t TB) {
 	defer e.close()
 	for _, enc := range encodings {
 		id := c.id()
-		req, err := e.get("/plugintest/unwrap?id="+id, enc.accept)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
+		req := e.get(t, "/plugintest/unwrap?id="+id, enc.accept)
 		resp, err := e.client.Do(req)
 		if err != nil {
 			t.Fatalf("%s: request: %v", enc.name, err)
@@ -653,10 +652,7 @@ func (c *conformance) flush(t TB) {
 	defer e.close()
 	for _, enc := range encodings {
 		id := c.id()
-		req, err := e.get("/plugintest/flush?id="+id, enc.accept)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
+		req := e.get(t, "/plugintest/flush?id="+id, enc.accept)
 		type first struct {
 			resp *http.Response
 			body io.Reader
@@ -714,10 +710,7 @@ func (c *conformance) hijack(t TB) {
 	defer e.close()
 	for _, enc := range encodings {
 		id := c.id()
-		req, err := e.get("/plugintest/hijack?id="+id, enc.accept)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
+		req := e.get(t, "/plugintest/hijack?id="+id, enc.accept)
 		resp, err := e.client.Do(req)
 		if err != nil {
 			t.Errorf("%s: request: %v", enc.name, err)
@@ -745,10 +738,7 @@ func (c *conformance) cancellation(t TB) {
 	id := c.id()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, err := e.get("/plugintest/cancel?id="+id, "")
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
+	req := e.get(t, "/plugintest/cancel?id="+id, "")
 	errc := make(chan error, 1)
 	go func() {
 		resp, err := e.client.Do(req.WithContext(ctx))
@@ -821,10 +811,7 @@ func (c *conformance) largeBodies(t TB) {
 	}
 	for _, mode := range []string{"one", "many"} {
 		for _, enc := range encodings {
-			req, err := e.get("/plugintest/download?mode="+mode+"&id="+c.id(), enc.accept)
-			if err != nil {
-				t.Fatalf("%v", err)
-			}
+			req := e.get(t, "/plugintest/download?mode="+mode+"&id="+c.id(), enc.accept)
 			resp, err := e.client.Do(req)
 			if err != nil {
 				t.Errorf("response body, %s write(s), %s: %v", mode, enc.name, err)
@@ -854,10 +841,7 @@ func (c *conformance) informational(t TB) {
 	defer e.close()
 	for _, enc := range encodings {
 		id := c.id()
-		req, err := e.get("/plugintest/early-hints?id="+id, enc.accept)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
+		req := e.get(t, "/plugintest/early-hints?id="+id, enc.accept)
 		var mu sync.Mutex
 		var hints []int
 		trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
