@@ -494,7 +494,28 @@ func decoded(resp *http.Response) (io.Reader, error) {
 	}
 }
 
-var encodings = []struct{ name, accept string }{{"identity", ""}, {"gzip", "gzip"}}
+// encoding is a way the conformance checks ask for a response.
+type encoding struct{ name, accept string }
+
+var encodings = []encoding{{"identity", ""}, {"gzip", "gzip"}}
+
+// reach GETs path for enc, reads the raw body and returns it with the
+// probe's finding for id. A request that fails is an error of the check
+// (ok false); one that never reached the handler ends it.
+func (e *env) reach(t TB, enc encoding, path, id string) (body []byte, finding string, ok bool) {
+	resp, err := e.client.Do(e.get(t, path, enc.accept))
+	if err != nil {
+		t.Errorf("%s: request: %v", enc.name, err)
+		return nil, "", false
+	}
+	body, _ = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	finding, reached := e.probe.wait(id)
+	if !reached {
+		t.Fatalf("%s: the request did not reach the handler (status %d): the config must let plain requests through", enc.name, resp.StatusCode)
+	}
+	return body, finding, true
+}
 
 func (c *conformance) panicSafety(t TB) {
 	inst := c.instance(t)
@@ -625,16 +646,9 @@ func (c *conformance) unwrap(t TB) {
 	defer e.close()
 	for _, enc := range encodings {
 		id := c.id()
-		req := e.get(t, "/plugintest/unwrap?id="+id, enc.accept)
-		resp, err := e.client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: request: %v", enc.name, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		f, ok := e.probe.wait(id)
+		_, f, ok := e.reach(t, enc, "/plugintest/unwrap?id="+id, id)
 		if !ok {
-			t.Fatalf("%s: the request did not reach the handler (status %d): the config must let plain requests through", enc.name, resp.StatusCode)
+			continue
 		}
 		if f != "" {
 			t.Errorf("%s: %s", enc.name, f)
@@ -710,17 +724,9 @@ func (c *conformance) hijack(t TB) {
 	defer e.close()
 	for _, enc := range encodings {
 		id := c.id()
-		req := e.get(t, "/plugintest/hijack?id="+id, enc.accept)
-		resp, err := e.client.Do(req)
-		if err != nil {
-			t.Errorf("%s: request: %v", enc.name, err)
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		f, ok := e.probe.wait(id)
+		body, f, ok := e.reach(t, enc, "/plugintest/hijack?id="+id, id)
 		if !ok {
-			t.Fatalf("%s: the request did not reach the handler (status %d): the config must let plain requests through", enc.name, resp.StatusCode)
+			continue
 		}
 		if f != "" {
 			t.Errorf("%s: %s", enc.name, f)
