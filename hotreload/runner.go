@@ -1,6 +1,7 @@
 package hotreload
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -32,6 +33,9 @@ type Result struct {
 	// Error is the reason of a failure (file, key, line and what was
 	// expected), empty on success.
 	Error string `json:"error,omitempty"`
+	// Err is the failure itself, for errors.As: a host returns its
+	// structured config errors here. Error is its text.
+	Err error `json:"-"`
 	// Changes lists what the reload changed.
 	Changes Changes `json:"changes"`
 	// Repeats counts further skipped results folded into this one: a run of
@@ -92,17 +96,21 @@ type Runner struct {
 	next       int      // index of the next write in history
 	count      int      // results in history
 
+	started   bool // the goroutine of asynchronous triggers runs; guarded by mu
 	kick      chan struct{}
 	done      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
 }
 
-// NewRunner starts a Runner that calls reload for every trigger and keeps
+// ErrRunnerClosed is the error of a reload asked of a closed Runner.
+var ErrRunnerClosed = errors.New("hotreload: runner closed")
+
+// NewRunner returns a Runner that calls reload for every trigger and keeps
 // the last history results (DefaultHistory when history <= 0). reload is
 // never called concurrently with itself. A Result's zero Time, Duration and
 // Trigger are filled in by the Runner; a panic in reload is recovered and
-// recorded as a failed reload.
+// recorded as a failed reload. Its goroutine starts with the first Trigger.
 func NewRunner(reload func(Trigger) Result, history int) *Runner {
 	if reload == nil {
 		panic("hotreload: NewRunner: reload is nil")
@@ -116,8 +124,6 @@ func NewRunner(reload func(Trigger) Result, history int) *Runner {
 		kick:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	r.wg.Add(1)
-	go r.loop()
 	return r
 }
 
@@ -133,6 +139,10 @@ func (r *Runner) Trigger(t Trigger) {
 	if !r.hasPending {
 		r.pending, r.hasPending = t, true
 	}
+	if !r.started {
+		r.started = true
+		r.wg.Go(r.loop)
+	}
 	r.mu.Unlock()
 	notify(r.kick)
 }
@@ -147,7 +157,7 @@ func (r *Runner) Run(t Trigger) Result {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return Result{Time: time.Now(), Trigger: t, Error: "hotreload: runner closed"}
+		return Result{Time: time.Now(), Trigger: t, Error: ErrRunnerClosed.Error(), Err: ErrRunnerClosed}
 	}
 	r.hasPending = false
 	r.mu.Unlock()
@@ -179,7 +189,6 @@ func (r *Runner) Close() {
 }
 
 func (r *Runner) loop() {
-	defer r.wg.Done()
 	for {
 		select {
 		case <-r.done:
@@ -219,7 +228,8 @@ func (r *Runner) runLocked(t Trigger) Result {
 func (r *Runner) call(t Trigger) (res Result) {
 	defer func() {
 		if p := recover(); p != nil {
-			res = Result{Trigger: t, Error: fmt.Sprintf("hotreload: reload panicked: %v", p)}
+			res.Err = fmt.Errorf("hotreload: reload panicked: %v", p)
+			res = Result{Trigger: t, Error: res.Err.Error(), Err: res.Err}
 		}
 	}()
 	return r.reload(t)
