@@ -121,6 +121,16 @@ func (c *Compiler) Compile(keyPath string, src any) (*Condition, error) {
 	return c.compile(keyPath, src, nil)
 }
 
+// CompileFunc is Compile returning the condition's Match method: the
+// predicate that registry.Context.CompileCondition hands a plugin.
+func (c *Compiler) CompileFunc(keyPath string, src any) (func(*http.Request) bool, error) {
+	cond, err := c.Compile(keyPath, src)
+	if err != nil {
+		return nil, err
+	}
+	return cond.Match, nil
+}
+
 // CompileString compiles a CEL expression of type string over the request
 // object, such as the ratelimit plugin's key expression. The function returns
 // "" when an evaluation fails.

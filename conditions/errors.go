@@ -36,3 +36,7 @@ func (e *Error) Error() string {
 func errorf(key string, format string, args ...any) *Error {
 	return &Error{Key: key, Msg: fmt.Sprintf(format, args...)}
 }
+
+// KeyPath returns Key, so that a configuration loader places the error at
+// the file and line of the condition.
+func (e *Error) KeyPath() string { return e.Key }
