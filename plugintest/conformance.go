@@ -637,7 +637,7 @@ func (c *conformance) panicSafety(t TB) {
 		t.Errorf("after downstream panics, %s", p)
 	}
 	if inUse := inst.buffers.Stats().InUse; inUse > base {
-		t.Errorf("%d pooled buffers (ctx.Buffers) are still checked out after every request finished: the plugin does not put its buffers back when the handler panics (release them in a defer)", inUse-base)
+		t.Errorf("%d pooled buffers (ctx.Buffers()) are still checked out after every request finished: the plugin does not put its buffers back when the handler panics (release them in a defer)", inUse-base)
 	}
 }
 

@@ -148,7 +148,10 @@ type randomConfig struct {
 	Seed uint64 `koanf:"seed" json:"seed"`
 }
 
-func (c *randomConfig) SetDefaults(registry.Defaults) { c.Seed = rand.Uint64() }
+func (c *randomConfig) SetDefaults(registry.Section) error {
+	c.Seed = rand.Uint64()
+	return nil
+}
 
 func init() {
 	registry.Register("plugintest-good", func(*registry.Context, *emptyConfig) (registry.Instance, error) {
@@ -214,9 +217,9 @@ func init() {
 	registry.Register("plugintest-leaks", func(ctx *registry.Context, _ *emptyConfig) (registry.Instance, error) {
 		return registry.MiddlewareFunc(func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				buf := ctx.Buffers.Get()
+				buf := ctx.Buffers().Get()
 				next.ServeHTTP(w, r)
-				ctx.Buffers.Put(buf)
+				ctx.Buffers().Put(buf)
 			})
 		}), nil
 	})
@@ -306,7 +309,7 @@ func TestConformanceNamesWhatIsWrong(t *testing.T) {
 			"panic_safety: a request whose handler panics before writing did not finish",
 		}},
 		{"plugintest-leaks", []string{"panic_safety"}, []string{
-			"panic_safety: 4 pooled buffers (ctx.Buffers) are still checked out",
+			"panic_safety: 4 pooled buffers (ctx.Buffers()) are still checked out",
 		}},
 		{"plugintest-corrupts", []string{"panic_safety"}, []string{
 			"panic_safety: after downstream panics, a request for the same URL (identity): the body is not the one the handler wrote",

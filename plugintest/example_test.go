@@ -18,7 +18,10 @@ type StampConfig struct {
 }
 
 // SetDefaults sets the default header.
-func (c *StampConfig) SetDefaults(registry.Defaults) { c.Header = "X-Stamp" }
+func (c *StampConfig) SetDefaults(registry.Section) error {
+	c.Header = "X-Stamp"
+	return nil
+}
 
 // Validate checks the header name.
 func (c *StampConfig) Validate() error {
@@ -30,7 +33,7 @@ func (c *StampConfig) Validate() error {
 
 func init() {
 	registry.Register("stamp", func(ctx *registry.Context, cfg *StampConfig) (registry.Instance, error) {
-		stamped := ctx.Metrics.Counter("stamp_responses_total", "Responses stamped.", "plugin")
+		stamped := ctx.Metrics().Counter("stamp_responses_total", "Responses stamped.", "plugin")
 		return registry.MiddlewareFunc(func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set(cfg.Header, ctx.Now().UTC().Format(time.TimeOnly))

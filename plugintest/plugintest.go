@@ -18,8 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/switchyard/switchyard/conditions"
 	"github.com/switchyard/switchyard/core/config"
+	"github.com/switchyard/switchyard/internal/drain"
+	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/pool"
 	"github.com/switchyard/switchyard/registry"
 )
@@ -47,7 +48,12 @@ type options struct {
 	route      string
 	conditions map[string]any
 	clientIP   func(*http.Request) netip.Addr
-	defaults   *registry.Defaults
+	now        func() time.Time
+	logger     *slog.Logger
+	metrics    *registry.Metrics
+	buffers    registry.BufferPool
+	workers    registry.WorkerPool
+	sections   map[string]map[string]any
 	changed    *string
 	timeout    time.Duration
 	only       map[string]bool // Conformance checks to run (package tests); nil = all
@@ -90,11 +96,37 @@ func WithClientIP(fn func(*http.Request) netip.Addr) Option {
 	return func(o *options) { o.clientIP = fn }
 }
 
-// WithDefaults replaces the performance.response defaults handed to the
-// plugin. The default is what a host with no performance block hands over.
-func WithDefaults(d registry.Defaults) Option {
-	return func(o *options) { o.defaults = &d }
+// WithHostSection sets the plugin type's section of the host config,
+// performance.response.TYPE, as YAML (for example "level: 9"), which the
+// type's SetDefaults receives. The default is what a host with no
+// performance block hands over.
+func WithHostSection(yamlSection string) Option {
+	return func(o *options) {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(yamlSection), &m); err != nil {
+			m = map[string]any{"invalid YAML given to WithHostSection": err.Error()}
+		}
+		o.sections = map[string]map[string]any{"": m}
+	}
 }
+
+// WithNow hands the plugin now as its clock, for a test that keeps a fake
+// clock of its own ([WithClock] shares a plugintest [Clock]).
+func WithNow(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLogger sends the plugin's logs to l, for [NewServices]; an [Instance]
+// keeps its own logs for [Instance.Logs].
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithMetrics creates the plugin's metrics on m, for [NewServices]; an
+// [Instance] keeps a registry of its own that [Instance.Gather] reads.
+func WithMetrics(m *registry.Metrics) Option { return func(o *options) { o.metrics = m } }
+
+// WithBuffers hands the plugin b as its buffer pool.
+func WithBuffers(b registry.BufferPool) Option { return func(o *options) { o.buffers = b } }
+
+// WithWorkers hands the plugin w as its worker pool.
+func WithWorkers(w registry.WorkerPool) Option { return func(o *options) { o.workers = w } }
 
 // WithChangedConfig gives Conformance a second config snippet for the same
 // plugin type that decodes differently from the first. Its reload checks then
@@ -136,8 +168,9 @@ type Instance struct {
 	t       TB
 	typ     string
 	opts    options
-	reg     *registry.Registry
-	ctx     registry.Context
+	reg     *instances.Registry
+	svc     *Services
+	section map[string]any // performance.response.TYPE
 	prom    *prometheus.Registry
 	clock   *Clock
 	buffers *pool.Buffers
@@ -155,14 +188,14 @@ type Instance struct {
 
 // generation is one built instance and the requests running on it.
 type generation struct {
-	name     string
-	set      *registry.Set
-	inst     registry.Instance
-	inflight atomic.Int64
-	retired  atomic.Bool
-	drained  chan struct{} // buffered: the last request left a retired generation
-	done     chan struct{} // closed once the registry has released the instance
+	name string
+	set  *instances.Set
+	inst registry.Instance
+	gate *drain.Gate
+	done chan struct{} // closed once the registry has released the instance
 }
+
+func gateOf(g *generation) *drain.Gate { return g.gate }
 
 // New builds an instance of plugin type typ from yamlSnippet, the keys the
 // instance would have under `plugins: NAME:` in a config file (with or
@@ -187,12 +220,15 @@ func New(t TB, typ, yamlSnippet string, opts ...Option) *Instance {
 func Build(t TB, typ, yamlSnippet string, opts ...Option) (*Instance, error) {
 	t.Helper()
 	o := buildOptions(typ, opts)
-	spec, defaults, err := parseSnippet(typ, o.name, yamlSnippet)
+	spec, section, err := parseSnippet(typ, o.name, yamlSnippet)
 	if err != nil {
 		return nil, err
 	}
-	i := &Instance{t: t, typ: typ, opts: o, logs: &logSink{}}
-	i.setup(defaults)
+	if s, ok := o.sections[""]; ok {
+		section = s
+	}
+	i := &Instance{t: t, typ: typ, opts: o, logs: &logSink{}, section: section}
+	i.setup()
 	g, err := i.build(spec)
 	if err != nil {
 		i.shutdownServices()
@@ -203,72 +239,31 @@ func Build(t TB, typ, yamlSnippet string, opts ...Option) (*Instance, error) {
 	return i, nil
 }
 
-func (i *Instance) setup(defaults registry.Defaults) {
+func (i *Instance) setup() {
 	o := i.opts
 	logger := slog.New(&logHandler{sink: i.logs})
 	i.prom = prometheus.NewRegistry()
-	i.reg = registry.New(registry.Options{Logger: logger})
+	i.reg = instances.New(instances.Options{Logger: logger})
 	i.buffers = pool.NewBuffers(pool.BufferOptions{MaxSize: 1 << 20, Count: 16})
 	i.workers = pool.NewWorkers("plugintest", pool.WorkerOptions{MaxWorkers: 2, QueueSize: 64})
 	i.clock = o.clock
 	if i.clock == nil {
 		i.clock = NewClock(time.Time{})
 	}
-	now := i.clock.Now
-	if o.realTime && o.clock == nil {
-		now = time.Now
-	}
-	clientIP := o.clientIP
-	if clientIP == nil {
-		clientIP = RemoteIP
-	}
-	if o.defaults != nil {
-		defaults = *o.defaults
-	}
-	var compiler *conditions.Compiler
-	compile := func() (*conditions.Compiler, error) {
-		if compiler != nil {
-			return compiler, nil
+	o.clock, o.logger, o.metrics = nil, logger, registry.NewMetrics(i.prom)
+	if o.now == nil {
+		o.now = i.clock.Now
+		if o.realTime && i.opts.clock == nil {
+			o.now = time.Now
 		}
-		c, err := conditions.NewCompiler(o.conditions, conditions.Options{ClientIP: clientIP})
-		if err != nil {
-			return nil, fmt.Errorf("conditions: %w", err)
-		}
-		compiler = c
-		return c, nil
 	}
-	var compileMu sync.Mutex
-	i.ctx = registry.Context{
-		Logger:   logger,
-		Metrics:  registry.NewMetrics(i.prom),
-		Buffers:  i.buffers,
-		Workers:  i.workers,
-		ClientIP: clientIP,
-		CompileCondition: func(key string, src any) (func(*http.Request) bool, error) {
-			compileMu.Lock()
-			defer compileMu.Unlock()
-			c, err := compile()
-			if err != nil {
-				return nil, err
-			}
-			cond, err := c.Compile(key, src)
-			if err != nil {
-				return nil, err
-			}
-			return cond.Match, nil
-		},
-		CompileExpr: func(key, expr string) (func(*http.Request) string, error) {
-			compileMu.Lock()
-			defer compileMu.Unlock()
-			c, err := compile()
-			if err != nil {
-				return nil, err
-			}
-			return c.CompileString(key, expr)
-		},
-		Defaults: defaults,
-		Now:      now,
+	if o.buffers == nil {
+		o.buffers = i.buffers
 	}
+	if o.workers == nil {
+		o.workers = i.workers
+	}
+	i.svc = NewServices(func(dst *options) { *dst = o })
 }
 
 // RemoteIP is the default client-IP function: the host part of
@@ -282,59 +277,52 @@ func RemoteIP(r *http.Request) netip.Addr {
 	return a.Unmap()
 }
 
-// parseSnippet turns a YAML snippet into the registry spec the host would
-// build from it: the snippet goes through the host's own config loader, so
-// its values are normalised exactly as a config file's are, and the
-// performance.response defaults are the host's.
-func parseSnippet(typ, name, snippet string) (registry.Spec, registry.Defaults, error) {
-	var d registry.Defaults
+// parseSnippet turns a YAML snippet into the instance spec the host would
+// build from it, and the type's host section: the snippet goes through the
+// host's own config loader, so its values are normalised exactly as a config
+// file's are, and the performance.response section is the host's default.
+func parseSnippet(typ, name, snippet string) (instances.Spec, map[string]any, error) {
 	keys := map[string]any{}
 	if strings.TrimSpace(snippet) != "" {
 		var v any
 		if err := yaml.Unmarshal([]byte(snippet), &v); err != nil {
-			return registry.Spec{}, d, fmt.Errorf("config snippet: %w", err)
+			return instances.Spec{}, nil, fmt.Errorf("config snippet: %w", err)
 		}
 		switch m := v.(type) {
 		case nil:
 		case map[string]any:
 			keys = m
 		default:
-			return registry.Spec{}, d, fmt.Errorf("config snippet: want a YAML mapping of the %s type's keys, got %T", typ, v)
+			return instances.Spec{}, nil, fmt.Errorf("config snippet: want a YAML mapping of the %s type's keys, got %T", typ, v)
 		}
 	}
 	if t, ok := keys["type"]; ok && t != typ {
-		return registry.Spec{}, d, fmt.Errorf("config snippet: type: is %v, but the instance is built as %q", t, typ)
+		return instances.Spec{}, nil, fmt.Errorf("config snippet: type: is %v, but the instance is built as %q", t, typ)
 	}
 	keys["type"] = typ
 	doc, err := json.Marshal(map[string]any{"plugins": map[string]any{name: keys}})
 	if err != nil {
-		return registry.Spec{}, d, fmt.Errorf("config snippet: %w", err)
+		return instances.Spec{}, nil, fmt.Errorf("config snippet: %w", err)
 	}
 	l, err := config.LoadBytes("plugintest.json", doc, ".", nil)
 	if err != nil {
-		return registry.Spec{}, d, err
+		return instances.Spec{}, nil, err
 	}
-	for _, sp := range l.Config.PluginSpecs() {
+	for _, sp := range instances.Specs(l.Config.Plugins) {
 		if sp.Name == name {
-			rd := l.Config.Performance.Response
-			d = registry.Defaults{
-				Compression: registry.CompressionDefaults{Level: rd.Compression.Level, MinSize: rd.Compression.MinSize},
-				Caching:     registry.CachingDefaults{Enabled: rd.Caching.Enabled, Size: rd.Caching.Size, TTL: rd.Caching.TTL},
-			}
-			return sp, d, nil
+			return sp, l.Sections()[typ], nil
 		}
 	}
-	return registry.Spec{}, d, fmt.Errorf("config snippet: instance %q missing after loading", name)
+	return instances.Spec{}, nil, fmt.Errorf("config snippet: instance %q missing after loading", name)
 }
 
-func (i *Instance) build(spec registry.Spec) (*generation, error) {
-	set, err := i.reg.Build(i.ctx, []registry.Spec{spec})
+func (i *Instance) build(spec instances.Spec) (*generation, error) {
+	set, err := i.reg.Build(i.svc, []instances.Spec{spec}, map[string]map[string]any{i.typ: i.section})
 	if err != nil {
 		return nil, err
 	}
 	inst, _ := set.Get(spec.Name)
-	return &generation{name: spec.Name, set: set, inst: inst,
-		drained: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	return &generation{name: spec.Name, set: set, inst: inst, gate: drain.New(), done: make(chan struct{})}, nil
 }
 
 // Plugin returns the instance serving now, as the registry built it; a test
@@ -397,41 +385,14 @@ func (i *Instance) rebuild(name, snippet string) (*generation, bool, error) {
 	return old, reused, nil
 }
 
-// acquire returns the current generation with the request counted on it, or
-// nil once the instance is closed.
-func (i *Instance) acquire() *generation {
-	for {
-		g := i.cur.Load()
-		if g == nil {
-			return nil
-		}
-		g.inflight.Add(1)
-		if !g.retired.Load() {
-			return g
-		}
-		g.release()
-	}
-}
-
-func (g *generation) release() {
-	if g.inflight.Add(-1) == 0 && g.retired.Load() {
-		select {
-		case g.drained <- struct{}{}:
-		default:
-		}
-	}
-}
-
 // retire releases g's registry set once its last request has finished, on a
 // goroutine of its own, as the host does.
 func (i *Instance) retire(g *generation) {
-	g.retired.Store(true)
+	g.gate.Retire()
 	i.retiring.Add(1)
 	go func() {
 		defer i.retiring.Done()
-		for g.inflight.Load() != 0 {
-			<-g.drained
-		}
+		g.gate.Wait()
 		g.set.Release()
 		close(g.done)
 	}()
@@ -454,12 +415,12 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	g := h.i.acquire()
+	g := drain.Acquire(&h.i.cur, gateOf)
 	if g == nil {
 		http.Error(w, "plugintest: instance closed", http.StatusServiceUnavailable)
 		return
 	}
-	defer g.release()
+	defer g.gate.Leave()
 	h.chain(g).ServeHTTP(w, r)
 }
 

@@ -27,7 +27,15 @@ type probeConfig struct {
 	Level int `koanf:"level" json:"level"`
 }
 
-func (c *probeConfig) SetDefaults(d registry.Defaults) { c.Level = d.Compression.Level }
+// SetDefaults takes level from the type's host section.
+func (c *probeConfig) SetDefaults(host registry.Section) error {
+	var d struct {
+		Level int `koanf:"level"`
+	}
+	err := host.Decode(&d)
+	c.Level = d.Level
+	return err
+}
 
 func (c *probeConfig) Validate() error {
 	if c.Label == "bad" {
@@ -47,7 +55,7 @@ type probePlugin struct {
 }
 
 func (p *probePlugin) Wrap(next http.Handler) http.Handler {
-	counter := p.ctx.Metrics.Counter("probe_requests_total", "Requests through the probe.", "plugin", "label")
+	counter := p.ctx.Metrics().Counter("probe_requests_total", "Requests through the probe.", "plugin", "label")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := p.total.Add(1)
 		h := w.Header()
@@ -93,7 +101,7 @@ func init() {
 			}
 			p.when = f
 		}
-		ctx.Logger.Info("probe built", "label", cfg.Label)
+		ctx.Logger().Info("probe built", "label", cfg.Label)
 		return p, nil
 	})
 }
@@ -108,7 +116,7 @@ func TestNewServesThroughThePlugin(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"X-Probe-Label": "hello",
-		"X-Probe-Level": "6", // the host's performance.response.compression.level
+		"X-Probe-Level": "0", // no performance.response.plugintest-probe section
 		"X-Probe-IP":    "192.0.2.1",
 		"X-Probe-Now":   "2026-01-01T00:00:00Z",
 		"X-Probe-Route": "/*",
@@ -156,8 +164,8 @@ func TestOptions(t *testing.T) {
 	}
 }
 
-func TestDefaultsOption(t *testing.T) {
-	inst := New(t, "plugintest-probe", "", WithDefaults(registry.Defaults{Compression: registry.CompressionDefaults{Level: 9}}))
+func TestHostSectionOption(t *testing.T) {
+	inst := New(t, "plugintest-probe", "", WithHostSection("level: 9"))
 	if got := inst.Serve(get("/")).Header().Get("X-Probe-Level"); got != "9" {
 		t.Fatalf("level = %q", got)
 	}
@@ -471,7 +479,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // registerOnce registers a test type unless an earlier run of the test in
 // the same binary (-count) already has.
 func registerOnce[C any](name string, f registry.Factory[C]) {
-	if !registry.Lookup(name) {
+	if _, ok := registry.Lookup(name); !ok {
 		registry.Register(name, f)
 	}
 }

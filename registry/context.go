@@ -3,83 +3,143 @@ package registry
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Context is what the host hands a plugin factory: the instance's name and the
-// host services a plugin may use. Plugins reach the host only through it.
-// Every field is set by the host; plugintest fills them for tests.
+// Context is what a plugin factory receives: the instance's name and type,
+// the instance it replaces, and the host's services. It embeds a
+// context.Context that is done once the instance is retired (no serving
+// configuration uses it and its last request has finished) or the host shuts
+// down: a plugin that starts background work stops it then.
+//
+// Every method works whatever built the Context: the host, plugintest, or
+// [NewContext] with nil services in a unit test.
 type Context struct {
+	context.Context
+
 	// Name is the instance's name, the key under `plugins:`.
 	Name string
 	// Type is the plugin type the instance was registered under.
 	Type string
-	// Logger is the host's logger with plugin and type attributes attached.
-	Logger *slog.Logger
-	// Metrics creates, or finds, metrics on the host's registry. Metrics live
-	// as long as the host: a rebuilt instance gets the same vectors back.
-	Metrics *Metrics
-	// Buffers is the host's buffer pool (performance.memory.buffer_pool).
-	Buffers BufferPool
-	// Workers runs CPU-heavy work (performance.cpu.process_pool).
-	Workers WorkerPool
-	// ClientIP returns the client address as the host determines it, believing
-	// X-Forwarded-For only from server.trusted_proxies.
-	ClientIP func(*http.Request) netip.Addr
-	// CompileCondition compiles a condition (a CEL expression, a named
-	// condition or a structured matcher) as `when:` accepts it. keyPath names
-	// the config key in errors.
-	CompileCondition func(keyPath string, src any) (func(*http.Request) bool, error)
-	// CompileExpr compiles a CEL expression of type string over the request
-	// object, such as the ratelimit plugin's key expression.
-	CompileExpr func(keyPath, expr string) (func(*http.Request) string, error)
-	// Defaults are the host-wide defaults of performance.response.
-	Defaults Defaults
-	// Previous is the instance of the same name in the configuration that is
-	// serving now, when there is one and its config differs (else nil). A new
-	// instance may read state from it (a rate limiter carries its buckets over);
-	// it must not modify it, since it keeps serving until the swap.
+	// Previous is the instance of the same name that serves now (or that
+	// served last and is kept warm), when there is one and it is not being
+	// reused as it is; else nil. A new instance may take state from it (a
+	// rate limiter carries its buckets over); it must not change it, since
+	// it may keep serving until the swap. It is set while the factory runs
+	// and cleared when the factory returns: take what you need then.
 	Previous Instance
-	// Now is the clock; tests replace it.
-	Now func() time.Time
+
+	services Services
+	logger   *slog.Logger
 }
 
-// Defaults are the performance.response settings that the built-in plugins use
-// as their own defaults.
-type Defaults struct {
-	// Compression holds performance.response.compression.
-	Compression CompressionDefaults
-	// Caching holds performance.response.caching.
-	Caching CachingDefaults
+// Services are what the host offers every plugin instance. The host
+// implements it, and so does plugintest; a plugin reaches them through the
+// methods of [Context].
+type Services interface {
+	// Logger is the host's logger.
+	Logger() *slog.Logger
+	// Metrics creates, or finds, metrics on the host's Prometheus registry.
+	Metrics() *Metrics
+	// Buffers is the host's buffer pool (performance.memory.buffer_pool).
+	Buffers() BufferPool
+	// Workers runs CPU-heavy work (performance.cpu.process_pool).
+	Workers() WorkerPool
+	// ClientIP is the client address as the host determines it, believing
+	// X-Forwarded-For only from server.trusted_proxies.
+	ClientIP(r *http.Request) netip.Addr
+	// CompileCondition compiles a condition as `when:` accepts it.
+	CompileCondition(keyPath string, src any) (func(*http.Request) bool, error)
+	// CompileExpr compiles a CEL expression of type string over the request.
+	CompileExpr(keyPath, expr string) (func(*http.Request) string, error)
+	// Clock is the clock: time.Now unless a test replaces it.
+	Clock() func() time.Time
 }
 
-// CompressionDefaults is performance.response.compression.
-type CompressionDefaults struct {
-	// Level is the compression level on gzip's 1..9 scale.
-	Level int
-	// MinSize is the smallest body that is compressed.
-	MinSize Size
+// NewContext returns the Context of one instance. parent bounds its life
+// (nil means context.Background()); s supplies the services (nil gives the
+// stand-ins that [Context]'s methods document). Hosts and test kits call it;
+// a plugin's own unit test may call it to run a factory directly.
+func NewContext(parent context.Context, name, typ string, previous Instance, s Services) *Context {
+	if parent == nil {
+		parent = context.Background()
+	}
+	if s == nil {
+		s = standalone{}
+	}
+	return &Context{
+		Context:  parent,
+		Name:     name,
+		Type:     typ,
+		Previous: previous,
+		services: s,
+		logger:   s.Logger().With("plugin", name, "type", typ),
+	}
 }
 
-// CachingDefaults is performance.response.caching.
-type CachingDefaults struct {
-	// Enabled turns caching plugins off when false (they pass requests through).
-	Enabled bool
-	// Size is performance.response.caching.size, the number of entries a
-	// cache aims to hold; a plugin's own max_size (bytes) wins.
-	Size int
-	// TTL is the longest a caching plugin that sets no ttl keeps a response
-	// stored. It caps freshness; it never makes a response without explicit
-	// or heuristic freshness cacheable.
-	TTL time.Duration
+// Logger is the host's logger with the plugin and type attributes attached.
+func (c *Context) Logger() *slog.Logger { return c.logger }
+
+// Metrics creates, or finds, metrics on the host's registry. Metrics live as
+// long as the host: a rebuilt instance gets the same vectors back.
+func (c *Context) Metrics() *Metrics { return c.services.Metrics() }
+
+// Buffers is the host's buffer pool (performance.memory.buffer_pool).
+func (c *Context) Buffers() BufferPool { return c.services.Buffers() }
+
+// Workers runs CPU-heavy work on the host's bounded pool
+// (performance.cpu.process_pool).
+func (c *Context) Workers() WorkerPool { return c.services.Workers() }
+
+// ClientIP returns the client address as the host determines it, believing
+// X-Forwarded-For and Forwarded only from server.trusted_proxies.
+func (c *Context) ClientIP(r *http.Request) netip.Addr { return c.services.ClientIP(r) }
+
+// CompileCondition compiles a condition (a CEL expression, a named condition
+// or a structured matcher) as `when:` accepts it. keyPath names the option
+// in errors, relative to the instance (for example "skip_when"): the host
+// reports it as plugins.NAME.keyPath with its file and line.
+func (c *Context) CompileCondition(keyPath string, src any) (func(*http.Request) bool, error) {
+	f, err := c.services.CompileCondition(keyPath, src)
+	return f, c.optionErr(keyPath, err)
 }
+
+// CompileExpr compiles a CEL expression of type string over the request
+// object, such as the ratelimit plugin's key expression. keyPath is as for
+// CompileCondition.
+func (c *Context) CompileExpr(keyPath, expr string) (func(*http.Request) string, error) {
+	f, err := c.services.CompileExpr(keyPath, expr)
+	return f, c.optionErr(keyPath, err)
+}
+
+// optionErr keys an error about one of the instance's options.
+func (c *Context) optionErr(keyPath string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return err
+	}
+	msg := err.Error()
+	if p := keyPath + ": "; len(msg) > len(p) && msg[:len(p)] == p {
+		msg = msg[len(p):]
+	}
+	return &FieldError{Key: keyPath, Msg: msg}
+}
+
+// Now returns the current time from the host's clock.
+func (c *Context) Now() time.Time { return c.services.Clock()() }
+
+// Clock returns the host's clock function: time.Now itself unless a test
+// replaces it with a fake clock. A plugin keeps it for its request path.
+func (c *Context) Clock() func() time.Time { return c.services.Clock() }
 
 // BufferPool hands out reusable byte buffers.
 type BufferPool interface {
@@ -102,73 +162,68 @@ type StatsReporter interface {
 	Stats() map[string]any
 }
 
-// Purger is implemented by caching instances: Purge drops the entries whose
-// key equals key (when key is not empty) or whose path starts with prefix, and
-// returns how many it dropped.
-type Purger interface {
-	Purge(key, prefix string) int
-}
+// standalone are the services of a Context made without a host: logs are
+// discarded, metrics are not registered anywhere, buffers come from a
+// sync.Pool, work runs on the caller's goroutine, the client address is the
+// connection's peer, and conditions cannot be compiled.
+type standalone struct{}
 
-// Metrics creates metrics on a Prometheus registerer once and hands the same
-// collector back to every later caller, so that plugins rebuilt by a reload
-// keep counting into the same series. Names get the switchyard_ namespace.
-type Metrics struct {
-	reg  prometheus.Registerer
-	mu   sync.Mutex
-	vecs map[string]metric
-}
+var (
+	standaloneMetrics = NewMetrics(nil)
+	standaloneBuffers = &syncBuffers{}
+)
 
-type metric struct {
-	kind   string
-	labels string
-	c      prometheus.Collector
-}
+func (standalone) Logger() *slog.Logger    { return slog.New(slog.DiscardHandler) }
+func (standalone) Metrics() *Metrics       { return standaloneMetrics }
+func (standalone) Buffers() BufferPool     { return standaloneBuffers }
+func (standalone) Workers() WorkerPool     { return inline{} }
+func (standalone) Clock() func() time.Time { return time.Now }
 
-// NewMetrics returns a Metrics registering on reg; a nil reg keeps the
-// metrics unregistered (useful in tests).
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	return &Metrics{reg: reg, vecs: map[string]metric{}}
-}
-
-// Counter returns the counter vector name{labels...}.
-func (m *Metrics) Counter(name, help string, labels ...string) *prometheus.CounterVec {
-	return m.get("counter", name, labels, func() prometheus.Collector {
-		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "switchyard", Name: name, Help: help}, labels)
-	}).(*prometheus.CounterVec)
-}
-
-// Gauge returns the gauge vector name{labels...}.
-func (m *Metrics) Gauge(name, help string, labels ...string) *prometheus.GaugeVec {
-	return m.get("gauge", name, labels, func() prometheus.Collector {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "switchyard", Name: name, Help: help}, labels)
-	}).(*prometheus.GaugeVec)
-}
-
-// Histogram returns the histogram vector opts.Name{labels...}; the namespace
-// is set for the caller.
-func (m *Metrics) Histogram(opts prometheus.HistogramOpts, labels ...string) *prometheus.HistogramVec {
-	opts.Namespace = "switchyard"
-	return m.get("histogram", opts.Name, labels, func() prometheus.Collector {
-		return prometheus.NewHistogramVec(opts, labels)
-	}).(*prometheus.HistogramVec)
-}
-
-func (m *Metrics) get(kind, name string, labels []string, mk func() prometheus.Collector) prometheus.Collector {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	ls := fmt.Sprint(labels)
-	if v, ok := m.vecs[name]; ok {
-		if v.kind != kind || v.labels != ls {
-			panic(fmt.Sprintf("registry: metric %s defined as %s%s and again as %s%s", name, v.kind, v.labels, kind, ls))
-		}
-		return v.c
+func (standalone) ClientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err == nil {
+		return ap.Addr().Unmap()
 	}
-	c := mk()
-	if m.reg != nil {
-		if err := m.reg.Register(c); err != nil {
-			panic("registry: metric " + name + ": " + err.Error())
-		}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
 	}
-	m.vecs[name] = metric{kind: kind, labels: ls, c: c}
-	return c
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+var errNoCompiler = errors.New("conditions cannot be compiled outside a host: build the instance with the host or plugintest")
+
+func (standalone) CompileCondition(string, any) (func(*http.Request) bool, error) {
+	return nil, errNoCompiler
+}
+
+func (standalone) CompileExpr(string, string) (func(*http.Request) string, error) {
+	return nil, errNoCompiler
+}
+
+// syncBuffers is a BufferPool over a sync.Pool.
+type syncBuffers struct{ p sync.Pool }
+
+func (b *syncBuffers) Get() *bytes.Buffer {
+	if v, ok := b.p.Get().(*bytes.Buffer); ok {
+		return v
+	}
+	return new(bytes.Buffer)
+}
+
+func (b *syncBuffers) Put(buf *bytes.Buffer) {
+	buf.Reset()
+	b.p.Put(buf)
+}
+
+// inline runs work on the caller's goroutine.
+type inline struct{}
+
+func (inline) Do(ctx context.Context, fn func()) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fn()
+	return nil
 }

@@ -1,5 +1,5 @@
-// Package registry is where plugin types register and where the host turns the
-// `plugins:` block of a configuration into live middleware instances.
+// Package registry is the plugin author's contract: where a plugin type
+// registers, what its config looks like, and what the host gives an instance.
 //
 // # Registering a plugin type
 //
@@ -12,26 +12,35 @@
 //		})
 //	}
 //
-// The config type C is a struct with `koanf` tags. The registry decodes the
-// instance's keys into a fresh *C (unknown keys and wrong types are errors),
-// after calling its SetDefaults method when it has one, and calls its Validate
-// method when it has one. Only then is the factory called.
+// The config type C is a struct with `koanf` tags. The host makes a fresh *C,
+// calls its SetDefaults method when it has one ([Defaulter]; it receives the
+// type's own section of the host config, performance.response.<type>),
+// decodes the instance's keys over it strictly (unknown keys and wrong types
+// are errors naming the key), and calls its Validate method when it has one
+// ([Validator]). Only then is the factory called.
 //
 // # The contract
 //
 // An [Instance] has one required method, Wrap, which returns the middleware
 // around next: every func(http.Handler) http.Handler can be wrapped with
 // [MiddlewareFunc]. Optional behaviour is found by type assertion: [Closer]
-// (release resources once retired) on the instance, [Validator] and
-// [Defaulter] on the config.
+// (release resources once retired) and [StatsReporter] (live numbers for the
+// dashboard) on the instance, [Defaulter] and [Validator] on the config.
 //
-// # Reuse across reloads
+// # What the host gives an instance
 //
-// A [Registry] keeps the live instances keyed by instance name, type and a
-// canonical hash of the decoded config. A build whose config for an instance is
-// unchanged gets the very same instance back, so rate-limit counters, cache
-// contents and connections survive a reload. An instance that no live [Set]
-// references any more is retired: it stays warm for the registry TTL (so that
-// reverting an edit gets its state back), then it is closed, exactly once, after
-// the last request that ran on it has finished.
+// The factory's [Context] carries the instance's name and type, the instance
+// it replaces (Previous, to carry state over), and the host's services as
+// methods that are never nil: a logger, metrics, the buffer and worker pools,
+// the client address, the clock, and compilers for conditions and CEL
+// expressions. Context is also a context.Context that is done once the
+// instance is retired: a plugin that starts background work stops it then.
+//
+// # Across reloads
+//
+// A reload that leaves an instance's config unchanged reuses the very same
+// instance, so its state survives. A changed config builds a new instance
+// that receives the serving one as Previous. An instance no configuration
+// uses is retired after its last request: its Context is done, and Close is
+// called exactly once.
 package registry

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,13 +15,17 @@ type GreetConfig struct {
 	Greeting string `koanf:"greeting"`
 }
 
-// SetDefaults fills in defaults before the user's keys are decoded.
-func (c *GreetConfig) SetDefaults(registry.Defaults) { c.Greeting = "hello" }
+// SetDefaults fills in defaults before the user's keys are decoded. The
+// host section (performance.response.greet) is not used by this type.
+func (c *GreetConfig) SetDefaults(registry.Section) error {
+	c.Greeting = "hello"
+	return nil
+}
 
 // Validate checks the decoded config.
 func (c *GreetConfig) Validate() error {
 	if c.Greeting == "" {
-		return fmt.Errorf("greeting: must not be empty")
+		return &registry.FieldError{Key: "greeting", Msg: "must not be empty"}
 	}
 	return nil
 }
@@ -36,21 +41,20 @@ func init() {
 	})
 }
 
-// Register a plugin type, build an instance from config keys, and serve
-// through it.
+// Build an instance of a registered type from config keys, as the host does,
+// and serve through it.
 func Example() {
-	reg := registry.New(registry.Options{})
-	defer reg.Close()
-	set, err := reg.Build(registry.Context{}, []registry.Spec{
-		{Name: "hi", Type: "greet", Config: map[string]any{"greeting": "bonjour"}},
-	})
+	typ, _ := registry.Lookup("greet")
+	cfg, err := typ.Decode(nil, map[string]any{"greeting": "bonjour"})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer set.Release()
-
-	inst, _ := set.Get("hi")
+	inst, err := typ.New(registry.NewContext(context.Background(), "hi", "greet", nil, nil), cfg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	h := inst.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
@@ -59,28 +63,27 @@ func Example() {
 }
 
 // A config key the plugin type does not declare is an error naming the key.
-func ExampleRegistry_Build_unknownKey() {
-	reg := registry.New(registry.Options{})
-	defer reg.Close()
-	_, err := reg.Build(registry.Context{}, []registry.Spec{
-		{Name: "hi", Type: "greet", Config: map[string]any{"greting": "typo"}},
-	})
+func ExampleType_Decode_unknownKey() {
+	typ, _ := registry.Lookup("greet")
+	_, err := typ.Decode(nil, map[string]any{"greting": "typo"})
 	fmt.Println(err)
-	// Output: plugins.hi.greting: unknown key
+	// Output: greting: unknown key
 }
 
-// An unchanged config gives back the same instance, so its state survives a
-// reload.
-func ExampleRegistry_Build_reuse() {
-	reg := registry.New(registry.Options{})
-	defer reg.Close()
-	specs := []registry.Spec{{Name: "hi", Type: "greet"}}
-	first, _ := reg.Build(registry.Context{}, specs)
-	second, _ := reg.Build(registry.Context{}, specs)
-	fmt.Println("created:", first.Created(), "then kept:", second.Kept())
-	first.Release()
-	second.Release()
-	// Output: created: [hi] then kept: [hi]
+// A plugin's background work ends when its Context is done: the host
+// cancels it once the instance is retired.
+func ExampleContext_Done() {
+	life, retire := context.WithCancel(context.Background())
+	ctx := registry.NewContext(life, "ticker", "greet", nil, nil)
+	stopped := make(chan struct{})
+	go func() {
+		<-ctx.Done() // a real plugin selects on this beside its ticker
+		close(stopped)
+	}()
+	retire()
+	<-stopped
+	fmt.Println("background work stopped:", ctx.Err())
+	// Output: background work stopped: context canceled
 }
 
 func ExampleParseSize() {

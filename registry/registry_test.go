@@ -5,14 +5,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // probeConfig is the config of the test-only plugin type "probe".
 type probeConfig struct {
@@ -22,50 +17,6 @@ type probeConfig struct {
 	Every   time.Duration `koanf:"every"`
 	Default string        `koanf:"default"`
 }
-
-func (c *probeConfig) SetDefaults(d Defaults) {
-	c.Default = "d"
-	c.Limit = d.Caching.Size
-}
-
-func (c *probeConfig) Validate() error {
-	if c.Limit < 0 {
-		return &FieldError{Key: "limit", Msg: "must not be negative"}
-	}
-	return nil
-}
-
-type probe struct {
-	cfg    probeConfig
-	closed atomic.Int32
-	prev   Instance
-}
-
-func (p *probe) Wrap(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Probe", p.cfg.Value)
-		next.ServeHTTP(w, r)
-	})
-}
-
-func (p *probe) Close() error { p.closed.Add(1); return nil }
-
-var built atomic.Int32
-
-func init() {
-	Register("probe", func(ctx *Context, cfg *probeConfig) (Instance, error) {
-		built.Add(1)
-		if cfg.Value == "fail" {
-			return nil, errors.New("cannot build")
-		}
-		if cfg.Value == "panic" {
-			panic("boom")
-		}
-		return &probe{cfg: *cfg, prev: ctx.Previous}, nil
-	})
-}
-
-func spec(name string, cfg map[string]any) Spec { return Spec{Name: name, Type: "probe", Config: cfg} }
 
 func TestRegisterPanicsOnProgrammerErrors(t *testing.T) {
 	for name, fn := range map[string]func(){
@@ -82,181 +33,6 @@ func TestRegisterPanicsOnProgrammerErrors(t *testing.T) {
 			}()
 			fn()
 		})
-	}
-}
-
-func TestBuildDecodesStrictlyWithDefaults(t *testing.T) {
-	reg := New(Options{})
-	defer reg.Close()
-	set, err := reg.Build(Context{Defaults: Defaults{Caching: CachingDefaults{Size: 7}}},
-		[]Spec{spec("a", map[string]any{"value": "v", "max": "1MiB", "every": "2s"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer set.Release()
-	inst, _ := set.Get("a")
-	p := inst.(*probe)
-	if p.cfg.Limit != 7 || p.cfg.Default != "d" || p.cfg.Max != 1<<20 || p.cfg.Every != 2*time.Second {
-		t.Fatalf("config = %+v", p.cfg)
-	}
-}
-
-func TestBuildErrorsNameTheKey(t *testing.T) {
-	tests := []struct {
-		name string
-		spec Spec
-		want string
-	}{
-		{"unknown key", spec("a", map[string]any{"valu": "x"}), "plugins.a.valu: unknown key"},
-		{"wrong type", spec("a", map[string]any{"limit": "fast"}), "plugins.a.limit: expected int"},
-		{"bad size", spec("a", map[string]any{"max": "lots"}), "plugins.a.max"},
-		{"bare number duration", spec("a", map[string]any{"every": 60}), "plugins.a.every"},
-		{"validation", spec("a", map[string]any{"limit": -1}), "plugins.a.limit: must not be negative"},
-		{"unknown type", Spec{Name: "a", Type: "nope"}, `plugins.a.type: unknown plugin type "nope"`},
-		{"factory error", spec("a", map[string]any{"value": "fail"}), "plugins.a: cannot build"},
-		{"factory panic", spec("a", map[string]any{"value": "panic"}), "plugins.a: plugin type probe panicked"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			reg := New(Options{})
-			defer reg.Close()
-			_, err := reg.Build(Context{}, []Spec{tt.spec})
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestUnchangedInstanceIsReused(t *testing.T) {
-	reg := New(Options{})
-	defer reg.Close()
-	cfg := map[string]any{"value": "v", "limit": 3}
-	s1, err := reg.Build(Context{}, []Spec{spec("a", cfg), spec("b", map[string]any{"value": "b"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Same config written differently (key order, a size as a number).
-	s2, err := reg.Build(Context{}, []Spec{spec("a", map[string]any{"limit": 3, "value": "v"}), spec("b", map[string]any{"value": "b2"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a1, _ := s1.Get("a")
-	a2, _ := s2.Get("a")
-	if a1 != a2 {
-		t.Fatal("unchanged instance was rebuilt")
-	}
-	b1, _ := s1.Get("b")
-	b2, _ := s2.Get("b")
-	if b1 == b2 {
-		t.Fatal("changed instance was reused")
-	}
-	if b2.(*probe).prev != b1 {
-		t.Fatal("Previous was not the serving instance of the same name")
-	}
-	if got := strings.Join(s2.Kept(), ","); got != "a" {
-		t.Fatalf("kept = %q", got)
-	}
-	if got := strings.Join(s2.Created(), ","); got != "b" {
-		t.Fatalf("created = %q", got)
-	}
-	s1.Release()
-	s1.Release() // idempotent
-	if n := b1.(*probe).closed.Load(); n != 1 {
-		t.Fatalf("retired instance closed %d times, want 1", n)
-	}
-	if n := a1.(*probe).closed.Load(); n != 0 {
-		t.Fatal("instance still in use was closed")
-	}
-	s2.Release()
-	if n := a1.(*probe).closed.Load(); n != 1 {
-		t.Fatalf("closed %d times, want 1", n)
-	}
-}
-
-func TestFailedBuildChangesNothing(t *testing.T) {
-	reg := New(Options{})
-	defer reg.Close()
-	s1, err := reg.Build(Context{}, []Spec{spec("a", map[string]any{"value": "v"})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := built.Load()
-	_, err = reg.Build(Context{}, []Spec{spec("a", map[string]any{"value": "v"}), spec("new", map[string]any{"value": "n"}), spec("bad", map[string]any{"value": "fail"})})
-	if err == nil {
-		t.Fatal("want error")
-	}
-	if built.Load() != before+2 {
-		t.Fatalf("factories called %d times", built.Load()-before)
-	}
-	var closedNew bool
-	for _, info := range reg.Instances() {
-		if info.Name == "new" {
-			t.Fatal("instance of a failed build is still registered")
-		}
-	}
-	_ = closedNew
-	a, _ := s1.Get("a")
-	if a.(*probe).closed.Load() != 0 {
-		t.Fatal("serving instance closed by a failed build")
-	}
-	s1.Release()
-	if a.(*probe).closed.Load() != 1 {
-		t.Fatal("not closed after release")
-	}
-}
-
-func TestWarmInstanceIsRevivedWithinTTL(t *testing.T) {
-	reg := New(Options{TTL: time.Hour})
-	s1, _ := reg.Build(Context{}, []Spec{spec("a", map[string]any{"value": "1"})})
-	a1, _ := s1.Get("a")
-	s2, _ := reg.Build(Context{}, []Spec{spec("a", map[string]any{"value": "2"})})
-	s1.Release()
-	if a1.(*probe).closed.Load() != 0 {
-		t.Fatal("warm instance closed before its TTL")
-	}
-	s3, _ := reg.Build(Context{}, []Spec{spec("a", map[string]any{"value": "1"})})
-	if a3, _ := s3.Get("a"); a3 != a1 {
-		t.Fatal("reverted config did not revive the warm instance")
-	}
-	s2.Release()
-	s3.Release()
-	reg.Close()
-	if a1.(*probe).closed.Load() != 1 {
-		t.Fatalf("closed %d times after registry close", a1.(*probe).closed.Load())
-	}
-}
-
-func TestWarmInstanceExpires(t *testing.T) {
-	reg := New(Options{TTL: 20 * time.Millisecond})
-	defer reg.Close()
-	s1, _ := reg.Build(Context{}, []Spec{spec("a", map[string]any{"value": "1"})})
-	a1, _ := s1.Get("a")
-	s1.Release()
-	deadline := time.Now().Add(2 * time.Second)
-	for a1.(*probe).closed.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if a1.(*probe).closed.Load() != 1 {
-		t.Fatal("warm instance not closed after TTL")
-	}
-}
-
-func TestMaxWarmBound(t *testing.T) {
-	reg := New(Options{TTL: time.Hour, MaxWarm: 2})
-	defer reg.Close()
-	var insts []*probe
-	for i := range 4 {
-		s, err := reg.Build(Context{}, []Spec{spec("a", map[string]any{"limit": i})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, _ := s.Get("a")
-		insts = append(insts, in.(*probe))
-		s.Release()
-	}
-	if insts[0].closed.Load() != 1 || insts[1].closed.Load() != 1 || insts[3].closed.Load() != 0 {
-		t.Fatalf("closed: %d %d %d %d", insts[0].closed.Load(), insts[1].closed.Load(), insts[2].closed.Load(), insts[3].closed.Load())
 	}
 }
 
@@ -334,22 +110,69 @@ func TestDecodeReportsEveryErrorStrictly(t *testing.T) {
 	}
 }
 
-func TestDiscardClosesCreatedAtOnce(t *testing.T) {
-	reg := New(Options{TTL: time.Hour})
-	defer reg.Close()
-	s1, _ := reg.Build(Context{}, []Spec{spec("kept", map[string]any{"value": "k"})})
-	s2, err := reg.Build(Context{}, []Spec{spec("kept", map[string]any{"value": "k"}), spec("fresh", map[string]any{"value": "f"})})
-	if err != nil {
-		t.Fatal(err)
+func init() {
+	Register("probe", func(ctx *Context, cfg *probeConfig) (Instance, error) {
+		if cfg.Value == "panic" {
+			panic("boom")
+		}
+		if cfg.Value == "nil" {
+			return nil, nil
+		}
+		return MiddlewareFunc(func(next http.Handler) http.Handler { return next }), nil
+	})
+}
+
+func TestTypeNewReportsBrokenFactories(t *testing.T) {
+	typ, ok := Lookup("probe")
+	if !ok {
+		t.Fatal("probe not registered")
 	}
-	kept, _ := s2.Get("kept")
-	fresh, _ := s2.Get("fresh")
-	s2.Discard()
-	if fresh.(*probe).closed.Load() != 1 {
-		t.Fatal("instance created by a discarded set was not closed at once")
+	tests := []struct {
+		name, value, want string
+	}{
+		{"panic", "panic", "plugin type probe panicked while building: boom"},
+		{"no instance", "nil", "plugin factory returned no instance"},
 	}
-	if kept.(*probe).closed.Load() != 0 {
-		t.Fatal("reused instance closed by Discard")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := typ.Decode(nil, map[string]any{"value": tt.value})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = typ.New(NewContext(t.Context(), "p", "probe", nil, nil), cfg)
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
 	}
-	s1.Release()
+	if _, err := typ.New(NewContext(t.Context(), "p", "probe", nil, nil), &struct{}{}); err == nil {
+		t.Fatal("a config of the wrong type was accepted")
+	}
+}
+
+func TestStandaloneContextServicesWork(t *testing.T) {
+	ctx := NewContext(t.Context(), "p", "probe", nil, nil)
+	if ctx.Logger() == nil || ctx.Metrics() == nil || ctx.Buffers() == nil || ctx.Workers() == nil || ctx.Now().IsZero() {
+		t.Fatal("a service of a standalone Context is missing")
+	}
+	b := ctx.Buffers().Get()
+	b.WriteString("x")
+	ctx.Buffers().Put(b)
+	ran := false
+	if err := ctx.Workers().Do(ctx, func() { ran = true }); err != nil || !ran {
+		t.Fatalf("Workers().Do: ran=%v err=%v", ran, err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "[2001:db8::1]:4000"
+	if got := ctx.ClientIP(r).String(); got != "2001:db8::1" {
+		t.Fatalf("ClientIP = %s", got)
+	}
+	_, err := ctx.CompileExpr("key", `request.path`)
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Key != "key" {
+		t.Fatalf("CompileExpr without a host: err = %v, want a FieldError at key", err)
+	}
+	if !strings.Contains(err.Error(), "outside a host") {
+		t.Fatalf("err = %v", err)
+	}
 }

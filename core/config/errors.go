@@ -107,9 +107,10 @@ type keyPather interface{ KeyPath() string }
 
 // Annotate turns an error produced while building from this configuration
 // into Errors that carry the file and line of each key, found with Locate. It
-// understands errors.Join trees, *registry.BuildError, *registry.FieldError,
-// registry.DecodeErrors, *Error, Errors and any error with a KeyPath() string
-// method; other errors become an Error without a key. A nil err stays nil.
+// understands errors.Join trees, *registry.FieldError, registry.DecodeErrors,
+// *Error, Errors and any error with a KeyPath() string method (which may wrap
+// errors that know a more precise key); other errors become an Error without
+// a key. A nil err stays nil.
 func (l *Loaded) Annotate(err error) error {
 	if err == nil {
 		return nil
@@ -141,15 +142,12 @@ func (l *Loaded) annotate(err error, out *Errors) {
 	case *registry.FieldError:
 		*out = append(*out, l.errorAt(e.Key, e.Msg))
 		return
-	case *registry.BuildError:
-		// A BuildError may wrap errors that know a more precise key.
-		if inner := l.keyed(e.Err); inner != nil {
+	case keyPather:
+		// A keyed error may wrap errors that know a more precise key.
+		if inner := l.keyed(errors.Unwrap(err)); inner != nil {
 			*out = append(*out, inner...)
 			return
 		}
-		*out = append(*out, l.errorAt(e.Key, trimKey(e.Err.Error(), e.Key)))
-		return
-	case keyPather:
 		k := e.KeyPath()
 		*out = append(*out, l.errorAt(k, trimKey(err.Error(), k)))
 		return
@@ -172,7 +170,7 @@ func (l *Loaded) annotate(err error, out *Errors) {
 func (l *Loaded) keyed(err error) Errors {
 	for err != nil {
 		switch err.(type) {
-		case Errors, *Error, registry.DecodeErrors, *registry.FieldError, *registry.BuildError, keyPather:
+		case Errors, *Error, registry.DecodeErrors, *registry.FieldError, keyPather:
 			var out Errors
 			l.annotate(err, &out)
 			return out
@@ -215,11 +213,11 @@ func (l *Loaded) explainPluginKey(key, msg string) string {
 			typ, _ = inst["type"].(string)
 		}
 	}
-	t, ok := registry.ConfigType(typ)
+	pt, ok := registry.Lookup(typ)
 	if !ok {
 		return msg
 	}
-	valid := keysAt(t, segs[2:len(segs)-1])
+	valid := keysAt(pt.ConfigType(), segs[2:len(segs)-1])
 	if len(segs) == 3 {
 		valid = append(valid, "type")
 		sort.Strings(valid)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -253,10 +254,10 @@ routes:
 	file := filepath.Join(dir, "c.yaml")
 	l := mustLoad(t, file, nil)
 
-	// The registry reports plugin key errors as BuildErrors.
-	reg := registry.New(registry.Options{})
+	// The registry reports plugin key errors as keyed errors.
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
-	_, buildErr := reg.Build(registry.Context{}, l.Config.PluginSpecs())
+	_, buildErr := reg.Build(nil, instances.Specs(l.Config.Plugins), l.Sections())
 	if buildErr == nil {
 		t.Fatal("registry accepted bad plugin configs")
 	}

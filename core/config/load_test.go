@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/internal/instances"
 )
 
 func TestFormatsYieldSameConfig(t *testing.T) {
@@ -472,7 +473,7 @@ func TestRawAndSpecs(t *testing.T) {
 	if srv["addr"] != "127.0.0.1:1" || srv["write_timeout"] != "30s" {
 		t.Errorf("Raw server = %v", srv)
 	}
-	specs := l.Config.PluginSpecs()
+	specs := instances.Specs(l.Config.Plugins)
 	if len(specs) != 3 || specs[0].Name != "apicache" || specs[0].Type != "caching" {
 		t.Fatalf("specs = %+v", specs)
 	}
@@ -493,9 +494,12 @@ func TestRawAndSpecs(t *testing.T) {
 	if p, err := l.Config.RoutePattern(0); err != nil || p != "/api/users/{id:"+PresetUUID+"}" {
 		t.Errorf("RoutePattern(0) = %q, %v", p, err)
 	}
-	d := l.Config.ResponseDefaults()
-	if d.Compression.Level != 5 || d.Compression.MinSize != 2048 || d.Caching.TTL != 300*time.Second {
-		t.Errorf("ResponseDefaults = %+v", d)
+	sec := l.Sections()
+	if c := sec["compression"]; c["level"] != 5 || c["min_size"] != 2048 {
+		t.Errorf("Sections compression = %v", c)
+	}
+	if c := sec["caching"]; c["ttl"] != "300s" {
+		t.Errorf("Sections caching = %v", c)
 	}
 }
 

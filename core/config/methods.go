@@ -1,34 +1,6 @@
 package config
 
-import (
-	"sort"
-	"time"
-
-	"github.com/switchyard/switchyard/registry"
-)
-
-// PluginSpecs returns the `plugins:` block as registry specs, sorted by
-// name: each instance's type, and its other keys as the type's config.
-func (c *Config) PluginSpecs() []registry.Spec {
-	names := make([]string, 0, len(c.Plugins))
-	for n := range c.Plugins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	specs := make([]registry.Spec, 0, len(names))
-	for _, n := range names {
-		raw := c.Plugins[n]
-		typ, _ := raw["type"].(string)
-		cfg := make(map[string]any, len(raw))
-		for k, v := range raw {
-			if k != "type" {
-				cfg[k] = v
-			}
-		}
-		specs = append(specs, registry.Spec{Name: n, Type: typ, Config: cfg})
-	}
-	return specs
-}
+import "time"
 
 // ChainLink is one link of a route's effective chain, with the key path it
 // was written at (for errors).
@@ -56,14 +28,19 @@ func (c *Config) Chain(i int) []ChainLink {
 	return out
 }
 
-// ResponseDefaults returns performance.response as the registry hands it to
-// plugin types.
-func (c *Config) ResponseDefaults() registry.Defaults {
-	r := c.Performance.Response
-	return registry.Defaults{
-		Compression: registry.CompressionDefaults{Level: r.Compression.Level, MinSize: r.Compression.MinSize},
-		Caching:     registry.CachingDefaults{Enabled: r.Caching.Enabled, Size: r.Caching.Size, TTL: r.Caching.TTL},
+// Sections returns performance.response as the host hands it to plugin
+// types: each type's section (performance.response.compression for the
+// compression type, say) as parsed, with defaults and overrides merged.
+func (l *Loaded) Sections() map[string]map[string]any {
+	out := map[string]map[string]any{}
+	perf, _ := l.Raw["performance"].(map[string]any)
+	resp, _ := perf["response"].(map[string]any)
+	for typ, v := range resp {
+		if m, ok := v.(map[string]any); ok {
+			out[typ] = m
+		}
 	}
+	return out
 }
 
 // KeepaliveTimeout is the idle keep-alive timeout in effect:

@@ -8,7 +8,7 @@ import (
 
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
 
 	_ "github.com/switchyard/switchyard/plugins/caching"
 )
@@ -30,8 +30,8 @@ func respond4K(tb testing.TB) http.Handler {
 // cached4K is a caching instance in front of respond4K, warmed with one miss.
 func cached4K(tb testing.TB) http.Handler {
 	tb.Helper()
-	reg := registry.New(registry.Options{})
-	set, err := reg.Build(registry.Context{}, []registry.Spec{{Name: "bench", Type: "caching"}})
+	reg := instances.New(instances.Options{})
+	set, err := reg.Build(nil, []instances.Spec{{Name: "bench", Type: "caching"}}, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -146,8 +146,8 @@ func BenchmarkHit4KParallel(b *testing.B) {
 
 // BenchmarkMiss4K is a miss that stores: a new URL every op.
 func BenchmarkMiss4K(b *testing.B) {
-	reg := registry.New(registry.Options{})
-	set, err := reg.Build(registry.Context{}, []registry.Spec{{Name: "bench", Type: "caching", Config: map[string]any{"max_size": "16MB"}}})
+	reg := instances.New(instances.Options{})
+	set, err := reg.Build(nil, []instances.Spec{{Name: "bench", Type: "caching", Config: map[string]any{"max_size": "16MB"}}}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

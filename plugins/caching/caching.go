@@ -89,28 +89,22 @@ const backgroundTimeout = 30 * time.Second
 
 // New builds a caching instance. It is the factory registered as "caching".
 func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
-	now := ctx.Now
+	now := ctx.Clock()
 	sampled := false
-	if now == nil || isTimeNow(now) {
+	if isTimeNow(now) {
 		// The wall clock, sampled: see sampledClock.
 		wallClock.acquire()
 		now, sampled = wallClock.now, true
 	}
-	logger := ctx.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	metrics := ctx.Metrics
-	if metrics == nil {
-		metrics = registry.NewMetrics(nil)
-	}
+	logger := ctx.Logger()
+	metrics := ctx.Metrics()
 	c := &Cache{
 		name:    ctx.Name,
 		sampled: sampled,
 		cfg:     *cfg,
 		now:     now,
 		logger:  logger,
-		buffers: ctx.Buffers,
+		buffers: ctx.Buffers(),
 		unkeyed: canonicalHeaders(cfg.UnkeyedHeaders),
 		bgSem:   make(chan struct{}, maxBackground),
 	}
@@ -125,7 +119,8 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 	}
 	gauge := metrics.Gauge("cache_bytes", "Bytes held by the memory tier of caching plugins.", "plugin").WithLabelValues(ctx.Name)
 	redisErrs := metrics.Counter("cache_redis_errors_total", "Failed commands to the shared Redis tier of caching plugins.", "plugin").WithLabelValues(ctx.Name)
-	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
+	// Background revalidation ends when the instance is retired.
+	c.bgCtx, c.bgCancel = context.WithCancel(ctx)
 	if !cfg.Enabled {
 		return c, nil
 	}
@@ -716,7 +711,6 @@ var (
 	_ registry.Instance      = (*Cache)(nil)
 	_ registry.Closer        = (*Cache)(nil)
 	_ registry.StatsReporter = (*Cache)(nil)
-	_ registry.Purger        = (*Cache)(nil)
 	_ http.Flusher           = (*captureWriter)(nil)
 	_ http.Hijacker          = (*captureWriter)(nil)
 	_ http.Flusher           = (*statusWriter)(nil)

@@ -105,25 +105,31 @@ type RedisConfig struct {
 	Timeout time.Duration `koanf:"timeout" json:"timeout"`
 }
 
-// SetDefaults fills in the defaults, from performance.response.caching where
-// it has them. A zero d.Caching (a host that passes no defaults) counts as
-// caching enabled with the built-in TTL.
-func (c *Config) SetDefaults(d registry.Defaults) {
-	dc := d.Caching
-	if dc == (registry.CachingDefaults{}) {
-		dc = registry.CachingDefaults{Enabled: true, TTL: DefaultTTL}
+// SetDefaults fills in the defaults, from the host's
+// performance.response.caching section where it sets them: enabled (default
+// true), size (the number of entries expected, which sizes the admission
+// counters) and ttl (default 300s).
+func (c *Config) SetDefaults(host registry.Section) error {
+	d := struct {
+		Enabled bool          `koanf:"enabled"`
+		Size    int           `koanf:"size"`
+		TTL     time.Duration `koanf:"ttl"`
+	}{Enabled: true, TTL: DefaultTTL}
+	if err := host.Decode(&d); err != nil {
+		return err
 	}
-	c.Enabled = dc.Enabled
-	c.TTL = dc.TTL
+	c.Enabled = d.Enabled
+	c.TTL = d.TTL
 	if c.TTL <= 0 {
 		c.TTL = DefaultTTL
 	}
-	c.sizeHint = dc.Size
+	c.sizeHint = d.Size
 	c.MaxSize = DefaultMaxSize
 	c.MaxObjectSize = DefaultMaxObjectSize
 	c.UnkeyedHeaders = slices.Clone(DefaultUnkeyedHeaders)
 	c.Store = "memory"
 	c.Redis.Timeout = DefaultRedisTimeout
+	return nil
 }
 
 // Validate checks the decoded config; errors name the key.

@@ -5,19 +5,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
 
-	_ "github.com/switchyard/switchyard/plugins/caching"
+	"github.com/switchyard/switchyard/plugins/caching"
 )
 
 // A caching instance built through the registry, in front of a handler whose
 // responses may be cached for a minute.
 func Example() {
-	reg := registry.New(registry.Options{})
-	set, err := reg.Build(registry.Context{}, []registry.Spec{{
+	reg := instances.New(instances.Options{})
+	set, err := reg.Build(nil, []instances.Spec{{
 		Name: "apicache", Type: "caching",
 		Config: map[string]any{"ttl": "300s", "max_size": "64MB"},
-	}})
+	}}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -37,7 +37,7 @@ func Example() {
 		fmt.Println(rec.Header().Get("X-Cache"), rec.Header().Get("Cache-Status"), rec.Body.String() == "hello\n")
 	}
 	fmt.Println("upstream calls:", calls)
-	fmt.Println("purged:", inst.(registry.Purger).Purge("", "/greet"))
+	fmt.Println("purged:", inst.(*caching.Cache).Purge("", "/greet"))
 	// Output:
 	// MISS switchyard; fwd=uri-miss; stored true
 	// HIT switchyard; hit true

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -41,28 +43,28 @@ func (c *fakeClock) Advance(d time.Duration) {
 // env is one caching instance built through the registry.
 type env struct {
 	t       *testing.T
-	reg     *registry.Registry
-	set     *registry.Set
+	reg     *instances.Registry
+	set     *instances.Set
 	cache   *Cache
 	clock   *fakeClock
 	metrics *registry.Metrics
 	promReg *prometheus.Registry
 }
 
-type envOpt func(*registry.Context)
+type envOpt func() plugintest.Option
 
 // newEnv builds a "caching" instance named "c" with cfg through a real
 // registry; the set is released (and the instance closed) when the test ends.
 func newEnv(t *testing.T, cfg map[string]any, opts ...envOpt) *env {
 	t.Helper()
 	pr := prometheus.NewRegistry()
-	e := &env{t: t, reg: registry.New(registry.Options{}), clock: newFakeClock(), promReg: pr}
+	e := &env{t: t, reg: instances.New(instances.Options{}), clock: newFakeClock(), promReg: pr}
 	e.metrics = registry.NewMetrics(pr)
-	base := registry.Context{Metrics: e.metrics, Now: e.clock.Now}
+	base := []plugintest.Option{plugintest.WithMetrics(e.metrics), plugintest.WithNow(e.clock.Now)}
 	for _, o := range opts {
-		o(&base)
+		base = append(base, o())
 	}
-	set, err := e.reg.Build(base, []registry.Spec{{Name: "c", Type: "caching", Config: cfg}})
+	set, err := e.reg.Build(plugintest.NewServices(base...), []instances.Spec{{Name: "c", Type: "caching", Config: cfg}}, nil)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -76,7 +78,7 @@ func newEnv(t *testing.T, cfg map[string]any, opts ...envOpt) *env {
 	return e
 }
 
-func withRealClock() envOpt { return func(c *registry.Context) { c.Now = time.Now } }
+func withRealClock() envOpt { return func() plugintest.Option { return plugintest.WithNow(time.Now) } }
 
 // server serves the cache in front of up on a loopback httptest server.
 func (e *env) server(up http.Handler) *httptest.Server {

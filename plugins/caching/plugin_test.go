@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -46,8 +48,8 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := registry.New(registry.Options{})
-			set, err := reg.Build(registry.Context{}, []registry.Spec{{Name: "c", Type: "caching", Config: tc.cfg}})
+			reg := instances.New(instances.Options{})
+			set, err := reg.Build(nil, []instances.Spec{{Name: "c", Type: "caching", Config: tc.cfg}}, nil)
 			if len(tc.wantErr) == 0 {
 				if err != nil {
 					t.Fatalf("build: %v", err)
@@ -70,13 +72,15 @@ func TestConfig(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	var c Config
-	c.SetDefaults(registry.Defaults{})
+	c.SetDefaults(nil)
 	if !c.Enabled || c.TTL != DefaultTTL || c.MaxSize != DefaultMaxSize || c.MaxObjectSize != DefaultMaxObjectSize ||
 		c.Store != "memory" || c.Redis.Timeout != DefaultRedisTimeout || !reflect.DeepEqual(c.UnkeyedHeaders, DefaultUnkeyedHeaders) {
 		t.Errorf("defaults without host defaults: %+v", c)
 	}
 	c = Config{}
-	c.SetDefaults(registry.Defaults{Caching: registry.CachingDefaults{Enabled: false, Size: 5000, TTL: time.Minute}})
+	if err := c.SetDefaults(registry.Section{"enabled": false, "size": 5000, "ttl": "1m"}); err != nil {
+		t.Fatal(err)
+	}
 	if c.Enabled || c.TTL != time.Minute || c.sizeHint != 5000 {
 		t.Errorf("defaults from performance.response.caching not used: %+v", c)
 	}
@@ -437,8 +441,8 @@ func TestSampledClock(t *testing.T) {
 	if !isTimeNow(time.Now) || isTimeNow(newFakeClock().Now) || isTimeNow(func() time.Time { return time.Now() }) {
 		t.Fatal("isTimeNow misidentifies time.Now")
 	}
-	reg := registry.New(registry.Options{})
-	set, err := reg.Build(registry.Context{}, []registry.Spec{{Name: "a", Type: "caching"}, {Name: "b", Type: "caching", Config: map[string]any{"enabled": false}}})
+	reg := instances.New(instances.Options{})
+	set, err := reg.Build(nil, []instances.Spec{{Name: "a", Type: "caching"}, {Name: "b", Type: "caching", Config: map[string]any{"enabled": false}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,8 +496,8 @@ func TestSweep(t *testing.T) {
 // revalidation that is waiting on the upstream, and waits for it.
 func TestCloseStopsBackgroundRevalidation(t *testing.T) {
 	clock := newFakeClock()
-	reg := registry.New(registry.Options{})
-	set, err := reg.Build(registry.Context{Now: clock.Now}, []registry.Spec{{Name: "c", Type: "caching"}})
+	reg := instances.New(instances.Options{})
+	set, err := reg.Build(plugintest.NewServices(plugintest.WithNow(clock.Now)), []instances.Spec{{Name: "c", Type: "caching"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

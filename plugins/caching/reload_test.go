@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -26,7 +28,7 @@ func init() {
 // generation is one built configuration as the host holds it: its set, its
 // chain, and its in-flight requests.
 type generation struct {
-	set     *registry.Set
+	set     *instances.Set
 	cache   *Cache
 	handler http.Handler
 
@@ -73,8 +75,8 @@ func (g *generation) retire() {
 // with requests running throughout.
 func TestReload(t *testing.T) {
 	clock := newFakeClock()
-	reg := registry.New(registry.Options{})
-	base := registry.Context{Now: clock.Now, Metrics: registry.NewMetrics(nil)}
+	reg := instances.New(instances.Options{})
+	base := plugintest.NewServices(plugintest.WithNow(clock.Now))
 	// /slow is held until the test lets it go, so that it is surely in
 	// flight while the old cache is retired, however slow the machine.
 	slowRelease := make(chan struct{})
@@ -87,10 +89,10 @@ func TestReload(t *testing.T) {
 	}}
 	build := func(maxSize string, other int) *generation {
 		t.Helper()
-		set, err := reg.Build(base, []registry.Spec{
+		set, err := reg.Build(base, []instances.Spec{
 			{Name: "c", Type: "caching", Config: map[string]any{"max_size": maxSize}},
 			{Name: "other", Type: "caching-test-other", Config: map[string]any{"v": other}},
-		})
+		}, nil)
 		if err != nil {
 			t.Fatalf("build: %v", err)
 		}

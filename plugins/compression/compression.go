@@ -58,15 +58,12 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 		prefs:    prefs,
 		types:    types,
 		encoders: newEncoderPools(cfg.Level),
-		buffers:  ctx.Buffers,
-		workers:  ctx.Workers,
+		buffers:  ctx.Buffers(),
+		workers:  ctx.Workers(),
 	}
 	c.writers.New = func() any { return &responseWriter{c: c} }
 
-	metrics := ctx.Metrics
-	if metrics == nil {
-		metrics = registry.NewMetrics(nil)
-	}
+	metrics := ctx.Metrics()
 	responses := metrics.Counter("compression_responses_total",
 		"Responses that passed through a compression plugin, by the content coding they were sent with (identity: not encoded).",
 		"plugin", "encoding")

@@ -60,19 +60,27 @@ type Config struct {
 }
 
 // SetDefaults fills in the defaults, taking level and min_size from the
-// host's performance.response.compression block. A zero block (a bare
-// registry.Context) means level 6 and min_size 1KiB.
-func (c *Config) SetDefaults(d registry.Defaults) {
+// host's performance.response.compression section when it sets them (level
+// 6 and min_size 1KiB otherwise).
+func (c *Config) SetDefaults(host registry.Section) error {
 	c.Level, c.MinSize = defaultLevel, defaultMinSize
-	if d.Compression != (registry.CompressionDefaults{}) {
-		c.MinSize = d.Compression.MinSize
-		if d.Compression.Level != 0 {
-			c.Level = d.Compression.Level
-		}
+	var d struct {
+		Level   int            `koanf:"level"`
+		MinSize *registry.Size `koanf:"min_size"`
+	}
+	if err := host.Decode(&d); err != nil {
+		return err
+	}
+	if d.Level != 0 {
+		c.Level = d.Level
+	}
+	if d.MinSize != nil {
+		c.MinSize = *d.MinSize
 	}
 	// Fresh slices: decoding a user's list writes into the slice it finds.
 	c.Encodings = slices.Clone(defaultEncodings)
 	c.ContentTypes = slices.Clone(defaultContentTypes)
+	return nil
 }
 
 // Validate checks every key. Its error is a registry.DecodeErrors whose

@@ -8,20 +8,20 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/plugins/compression"
-	"github.com/switchyard/switchyard/registry"
 )
 
 // Build an instance through the registry, as the host does for a
 // `type: compression` entry of the plugins block, and serve through it.
 func Example() {
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
-	set, err := reg.Build(registry.Context{}, []registry.Spec{{
+	set, err := reg.Build(nil, []instances.Spec{{
 		Name:   "gzip",
 		Type:   compression.TypeName,
 		Config: map[string]any{"level": 6, "min_size": "1KB", "encodings": []any{"zstd", "br", "gzip"}},
-	}})
+	}}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -51,13 +51,13 @@ func Example() {
 
 // A config error names the key.
 func ExampleConfig_Validate() {
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
-	_, err := reg.Build(registry.Context{}, []registry.Spec{{
+	_, err := reg.Build(nil, []instances.Spec{{
 		Name:   "gzip",
 		Type:   compression.TypeName,
 		Config: map[string]any{"level": 12, "encodings": []any{"gzip", "deflate"}},
-	}})
+	}}, nil)
 	fmt.Println(err)
 	// Output:
 	// plugins.gzip.level: must be between 1 (fastest) and 9 (smallest), got 12

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -28,8 +30,8 @@ func TestMain(m *testing.M) {
 func testInstance(t testing.TB, cfg map[string]any) (*Compressor, *registry.Metrics) {
 	t.Helper()
 	metrics := registry.NewMetrics(prometheus.NewRegistry())
-	reg := registry.New(registry.Options{})
-	set, err := reg.Build(registry.Context{Metrics: metrics}, []registry.Spec{{Name: "comp", Type: TypeName, Config: cfg}})
+	reg := instances.New(instances.Options{})
+	set, err := reg.Build(plugintest.NewServices(plugintest.WithMetrics(metrics)), []instances.Spec{{Name: "comp", Type: TypeName, Config: cfg}}, nil)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}

@@ -7,14 +7,13 @@ import (
 	"time"
 	"weak"
 
+	"github.com/switchyard/switchyard/internal/instances"
 	"go.uber.org/goleak"
-
-	"github.com/switchyard/switchyard/registry"
 )
 
-func buildOne(t *testing.T, reg *registry.Registry, cfg map[string]any) (*Compressor, *registry.Set) {
+func buildOne(t *testing.T, reg *instances.Registry, cfg map[string]any) (*Compressor, *instances.Set) {
 	t.Helper()
-	set, err := reg.Build(registry.Context{}, []registry.Spec{{Name: "comp", Type: TypeName, Config: cfg}})
+	set, err := reg.Build(nil, []instances.Spec{{Name: "comp", Type: TypeName, Config: cfg}}, nil)
 	if err != nil {
 		t.Fatalf("build: %v", err)
 	}
@@ -23,7 +22,7 @@ func buildOne(t *testing.T, reg *registry.Registry, cfg map[string]any) (*Compre
 }
 
 func TestReuseAcrossBuilds(t *testing.T) {
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
 	a, setA := buildOne(t, reg, map[string]any{"level": 5, "min_size": "1KB"})
 	b, setB := buildOne(t, reg, map[string]any{"min_size": 1000, "level": 5})
@@ -53,7 +52,7 @@ func TestReuseAcrossBuilds(t *testing.T) {
 func TestLevelChangesOutputSize(t *testing.T) {
 	body := jsonBody(256 << 10)
 	h := bodyHandler(body, map[string]string{"Content-Type": "application/json"})
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
 	sizes := map[string][2]int{}
 	for i, level := range []int{1, 9} {
@@ -99,13 +98,13 @@ func TestRebuildCyclesLeakNothing(t *testing.T) {
 	}
 	baseline := settleEncoders()
 
-	reg := registry.New(registry.Options{}) // TTL 0: retired instances close at once
+	reg := instances.New(instances.Options{}) // TTL 0: retired instances close at once
 	defer reg.Close()
 	body := jsonBody(8 << 10)
 	h := bodyHandler(body, map[string]string{"Content-Type": "application/json"})
 	encs := []string{"gzip", "zstd", "br"}
 	var (
-		prevSet  *registry.Set
+		prevSet  *instances.Set
 		prev     *Compressor
 		retired  []weak.Pointer[Compressor]
 		maxInUse int64

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -344,9 +346,9 @@ func TestConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			reg := registry.New(registry.Options{})
+			reg := instances.New(instances.Options{})
 			defer reg.Close()
-			set, err := reg.Build(registry.Context{}, []registry.Spec{{Name: "comp", Type: TypeName, Config: tt.cfg}})
+			set, err := reg.Build(nil, []instances.Spec{{Name: "comp", Type: TypeName, Config: tt.cfg}}, nil)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
@@ -367,12 +369,14 @@ func TestConfig(t *testing.T) {
 
 func TestDefaultsComeFromPerformanceBlock(t *testing.T) {
 	var cfg Config
-	cfg.SetDefaults(registry.Defaults{})
+	cfg.SetDefaults(nil)
 	if cfg.Level != 6 || cfg.MinSize != 1024 || strings.Join(cfg.Encodings, ",") != "zstd,br,gzip" || len(cfg.ContentTypes) != 9 {
 		t.Errorf("bare defaults = %+v", cfg)
 	}
 	cfg = Config{}
-	cfg.SetDefaults(registry.Defaults{Compression: registry.CompressionDefaults{Level: 3, MinSize: 0}})
+	if err := cfg.SetDefaults(registry.Section{"level": 3, "min_size": 0}); err != nil {
+		t.Fatal(err)
+	}
 	if cfg.Level != 3 || cfg.MinSize != 0 {
 		t.Errorf("host defaults level 3 min 0 gave level %d min %d", cfg.Level, cfg.MinSize)
 	}
@@ -382,10 +386,10 @@ func TestDefaultsComeFromPerformanceBlock(t *testing.T) {
 		t.Errorf("prefs %v, package default %v", c.prefs, defaultEncodings)
 	}
 
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
-	set, err := reg.Build(registry.Context{Defaults: registry.Defaults{Compression: registry.CompressionDefaults{Level: 2, MinSize: 64}}},
-		[]registry.Spec{{Name: "comp", Type: TypeName}})
+	set, err := reg.Build(nil, []instances.Spec{{Name: "comp", Type: TypeName}},
+		map[string]map[string]any{TypeName: {"level": 2, "min_size": 64}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,8 +455,8 @@ func TestHostPools(t *testing.T) {
 	buffers := &countingBuffers{}
 	for _, refuse := range []bool{false, true} {
 		workers := &inlineWorkers{refuse: refuse}
-		reg := registry.New(registry.Options{})
-		set, err := reg.Build(registry.Context{Buffers: buffers, Workers: workers}, []registry.Spec{{Name: "comp", Type: TypeName}})
+		reg := instances.New(instances.Options{})
+		set, err := reg.Build(plugintest.NewServices(plugintest.WithBuffers(buffers), plugintest.WithWorkers(workers)), []instances.Spec{{Name: "comp", Type: TypeName}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,15 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/internal/redistest"
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/plugintest"
 )
 
 // benchLimiter builds a limiter on the real clock through the registry.
 func benchLimiter(b testing.TB, cfg map[string]any) *Limiter {
 	b.Helper()
-	reg := registry.New(registry.Options{})
-	set, err := reg.Build(registry.Context{Now: time.Now}, []registry.Spec{{Name: "bench", Type: TypeName, Config: cfg}})
+	reg := instances.New(instances.Options{})
+	set, err := reg.Build(plugintest.NewServices(plugintest.WithNow(time.Now)), []instances.Spec{{Name: "bench", Type: TypeName, Config: cfg}}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,8 +83,8 @@ const (
 )
 
 // SetDefaults fills in the defaults before the instance's keys are decoded
-// over them. The ratelimit plugin takes nothing from performance.response.
-func (c *Config) SetDefaults(registry.Defaults) {
+// over them. The ratelimit plugin has no performance.response section.
+func (c *Config) SetDefaults(registry.Section) error {
 	c.Per = DefaultPer
 	c.Key = DefaultKey
 	c.IPv6Prefix = DefaultIPv6Prefix
@@ -93,6 +93,7 @@ func (c *Config) SetDefaults(registry.Defaults) {
 	c.OnError = DefaultOnError
 	c.Redis.Addr = DefaultRedisAddr
 	c.Redis.Timeout = DefaultRedisTimeout
+	return nil
 }
 
 // Validate checks the decoded config. It reports every problem at once, as

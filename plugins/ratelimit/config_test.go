@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -56,7 +56,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
-			_, err := e.reg.Build(e.base, []registry.Spec{{Name: "x", Type: TypeName, Config: tc.cfg}})
+			_, err := e.reg.Build(e.services(), []instances.Spec{{Name: "x", Type: TypeName, Config: tc.cfg}}, nil)
 			if err == nil {
 				t.Fatalf("no error")
 			}

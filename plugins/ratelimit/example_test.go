@@ -6,17 +6,18 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/plugins/ratelimit"
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/plugintest"
 )
 
 // A limiter of 2 requests per minute per client address, built through the
 // registry as the host builds it, answering three requests of one client.
 func Example() {
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
 	frozen := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	set, err := reg.Build(registry.Context{Now: func() time.Time { return frozen }}, []registry.Spec{{
+	set, err := reg.Build(plugintest.NewServices(plugintest.WithNow(func() time.Time { return frozen })), []instances.Spec{{
 		Name: "perip",
 		Type: ratelimit.TypeName,
 		Config: map[string]any{
@@ -24,7 +25,7 @@ func Example() {
 			"per":  "1m",
 			"key":  "ip",
 		},
-	}})
+	}}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -55,7 +56,7 @@ func Example() {
 // A configuration error names the key.
 func ExampleConfig_Validate() {
 	cfg := &ratelimit.Config{}
-	cfg.SetDefaults(registry.Defaults{})
+	cfg.SetDefaults(nil)
 	cfg.Store = "disk"
 	fmt.Println(cfg.Validate())
 	// Output:

@@ -16,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/switchyard/switchyard/clientip"
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -64,7 +67,7 @@ func trustedClientIP(t testing.TB, trusted ...string) func(*http.Request) netip.
 		return false
 	}
 	return func(r *http.Request) netip.Addr {
-		peer := peerIP(r).Unmap()
+		peer := clientip.Peer(r).Unmap()
 		if !isTrusted(peer) {
 			return peer
 		}
@@ -90,31 +93,34 @@ func trustedClientIP(t testing.TB, trusted ...string) func(*http.Request) netip.
 // env is a registry with a fake clock and a private metrics registry.
 type env struct {
 	t       testing.TB
-	reg     *registry.Registry
+	reg     *instances.Registry
 	clock   *fakeClock
 	prom    *prometheus.Registry
 	metrics *registry.Metrics
 	logs    *syncBuffer
-	base    registry.Context
+	opts    []plugintest.Option // the host services of the instances built
 }
+
+// services are the host services for the next build.
+func (e *env) services() registry.Services { return plugintest.NewServices(e.opts...) }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, reg: registry.New(registry.Options{}), clock: newFakeClock(), prom: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &env{t: t, reg: instances.New(instances.Options{}), clock: newFakeClock(), prom: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	e.metrics = registry.NewMetrics(e.prom)
-	e.base = registry.Context{
-		Now:     e.clock.Now,
-		Metrics: e.metrics,
-		Logger:  slog.New(slog.NewTextHandler(e.logs, nil)),
+	e.opts = []plugintest.Option{
+		plugintest.WithNow(e.clock.Now),
+		plugintest.WithMetrics(e.metrics),
+		plugintest.WithLogger(slog.New(slog.NewTextHandler(e.logs, nil))),
 	}
 	t.Cleanup(e.reg.Close)
 	return e
 }
 
 // build builds one ratelimit instance named name and returns it and its set.
-func (e *env) build(name string, cfg map[string]any) (*Limiter, *registry.Set) {
+func (e *env) build(name string, cfg map[string]any) (*Limiter, *instances.Set) {
 	e.t.Helper()
-	set, err := e.reg.Build(e.base, []registry.Spec{{Name: name, Type: TypeName, Config: cfg}})
+	set, err := e.reg.Build(e.services(), []instances.Spec{{Name: name, Type: TypeName, Config: cfg}}, nil)
 	if err != nil {
 		e.t.Fatalf("build %s: %v", name, err)
 	}

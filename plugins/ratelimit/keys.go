@@ -6,7 +6,6 @@ import (
 	"hash/maphash"
 	"net/http"
 	"net/netip"
-	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -137,23 +136,6 @@ func (kr *keyer) ipKey(r *http.Request, kind keyKind) bucketKey {
 		}
 	}
 	return bucketKey{kind: kind, ip: a}
-}
-
-// peerIP is the client address when the host supplies no ClientIP: the
-// address of the connection's peer, X-Forwarded-For ignored.
-// RemoteAddr is "host:port" or "[host]:port" as net/http sets it; the port
-// is not parsed.
-func peerIP(r *http.Request) netip.Addr {
-	host := r.RemoteAddr
-	if len(host) > 0 && host[0] == '[' {
-		if j := strings.IndexByte(host, ']'); j > 0 {
-			host = host[1:j]
-		}
-	} else if i := strings.IndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i+1:], ':') < 0 {
-		host = host[:i]
-	}
-	a, _ := netip.ParseAddr(host)
-	return a
 }
 
 func itoa(n int64) string {

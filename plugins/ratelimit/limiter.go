@@ -63,14 +63,8 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 	if err != nil {
 		return nil, &registry.FieldError{Key: "key", Msg: err.Error()}
 	}
-	now := ctx.Now
-	if now == nil {
-		now = time.Now
-	}
-	log := ctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	now := ctx.Clock()
+	log := ctx.Logger()
 	name := cfg.Name
 	if name == "" {
 		name = ctx.Name
@@ -87,13 +81,7 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 		log:  log,
 	}
 	l.keys = keyer{spec: spec, v6bits: cfg.IPv6Prefix, clientIP: ctx.ClientIP}
-	if l.keys.clientIP == nil {
-		l.keys.clientIP = peerIP
-	}
 	if spec.source == sourceExpr {
-		if ctx.CompileExpr == nil {
-			return nil, &registry.FieldError{Key: "key", Msg: "expressions need a host with conditions"}
-		}
 		f, err := ctx.CompileExpr("key", spec.expr)
 		if err != nil {
 			return nil, err
@@ -111,10 +99,7 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 		l.resetAfter = newValueCache("", "", false)
 	}
 
-	m := ctx.Metrics
-	if m == nil {
-		m = registry.NewMetrics(nil)
-	}
+	m := ctx.Metrics()
 	reqs := m.Counter("ratelimit_requests_total", "Requests decided by rate limiters, by result (allowed|limited).", "plugin", "result")
 	l.allowedC = reqs.WithLabelValues(ctx.Name, "allowed")
 	l.limitedC = reqs.WithLabelValues(ctx.Name, "limited")

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/plugintest"
 )
 
 // limit5 is the acceptance tests' policy: 5 requests per 10 s.
@@ -126,7 +126,7 @@ func TestAcceptance3Spoofing(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				e := newEnv(t)
 				if tc.clientIP {
-					e.base.ClientIP = trustedClientIP(t)
+					e.opts = append(e.opts, plugintest.WithClientIP(trustedClientIP(t)))
 				}
 				h := e.limiter("perip", limit5()).Wrap(okHandler)
 				for i := 0; i < 8; i++ {
@@ -140,7 +140,7 @@ func TestAcceptance3Spoofing(t *testing.T) {
 	})
 	t.Run("trusted proxy: evil prefixes share the client's bucket", func(t *testing.T) {
 		e := newEnv(t)
-		e.base.ClientIP = trustedClientIP(t, "10.0.0.0/8")
+		e.opts = append(e.opts, plugintest.WithClientIP(trustedClientIP(t, "10.0.0.0/8")))
 		h := e.limiter("perip", limit5()).Wrap(okHandler)
 		for i := 0; i < 5; i++ {
 			xff := "evil1, 198.51.100.9"
@@ -317,12 +317,6 @@ func TestAcceptance7RouteAndMissingHeader(t *testing.T) {
 
 func TestExpressionKey(t *testing.T) {
 	e := newEnv(t)
-	e.base.CompileExpr = func(key, expr string) (func(*http.Request) string, error) {
-		if key != "key" || expr != `request.query["tenant"]` {
-			t.Errorf("CompileExpr(%q, %q)", key, expr)
-		}
-		return func(r *http.Request) string { return r.URL.Query().Get("tenant") }, nil
-	}
 	h := e.limiter("tenant", limit5("key", `request.query["tenant"]`)).Wrap(okHandler)
 	send := func(target, remote string) int {
 		r := httptest.NewRequest(http.MethodGet, target, nil)
@@ -346,11 +340,11 @@ func TestExpressionKey(t *testing.T) {
 	}
 }
 
-func TestExpressionKeyNeedsCompiler(t *testing.T) {
+func TestExpressionKeyErrorNamesTheKey(t *testing.T) {
 	e := newEnv(t)
-	_, err := e.reg.Build(e.base, []registry.Spec{{Name: "x", Type: TypeName, Config: limit5("key", `request.host`)}})
-	if err == nil || !strings.Contains(err.Error(), "plugins.x: key: expressions need a host with conditions") {
-		t.Fatalf("err = %v", err)
+	_, err := e.reg.Build(e.services(), []instances.Spec{{Name: "x", Type: TypeName, Config: limit5("key", `request.hedaer`)}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "plugins.x.key: ") || !strings.Contains(err.Error(), "hedaer") {
+		t.Fatalf("err = %v, want it to name plugins.x.key and the bad field", err)
 	}
 }
 

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
 )
 
 // Acceptance 8: a key exhausted before 20 unrelated reloads stays exhausted
@@ -12,12 +12,12 @@ import (
 func TestAcceptance8Reloads(t *testing.T) {
 	e := newEnv(t)
 	const client = "192.0.2.8:1"
-	build := func(limitCfg, otherCfg map[string]any) (*Limiter, *registry.Set) {
+	build := func(limitCfg, otherCfg map[string]any) (*Limiter, *instances.Set) {
 		t.Helper()
-		set, err := e.reg.Build(e.base, []registry.Spec{
+		set, err := e.reg.Build(e.services(), []instances.Spec{
 			{Name: "perip", Type: TypeName, Config: limitCfg},
 			{Name: "other", Type: TypeName, Config: otherCfg},
-		})
+		}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
 )
 
 // BenchmarkAllowed measures one allowed request of a known client through
@@ -16,10 +16,10 @@ func BenchmarkAllowed(b *testing.B) {
 		{"by header", "X-Api-Key", "k1"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			reg := registry.New(registry.Options{})
+			reg := instances.New(instances.Options{})
 			defer reg.Close()
-			set, err := reg.Build(registry.Context{}, []registry.Spec{{Name: "q", Type: "quota",
-				Config: map[string]any{"limit": 1 << 40, "header": tc.header}}})
+			set, err := reg.Build(nil, []instances.Spec{{Name: "q", Type: "quota",
+				Config: map[string]any{"limit": 1 << 40, "header": tc.header}}}, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -26,8 +26,9 @@ type Config struct {
 }
 
 // SetDefaults sets the defaults of the keys a config leaves out.
-func (c *Config) SetDefaults(registry.Defaults) {
+func (c *Config) SetDefaults(registry.Section) error {
 	c.MaxClients = 100000
+	return nil
 }
 
 // Validate checks the config; its errors name the key.

@@ -5,17 +5,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
 )
 
 // Two requests against a limit of one: the second is refused until
 // midnight UTC.
 func Example() {
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
-	set, err := reg.Build(registry.Context{}, []registry.Spec{
+	set, err := reg.Build(nil, []instances.Spec{
 		{Name: "apiquota", Type: "quota", Config: map[string]any{"limit": 1, "header": "X-Api-Key"}},
-	})
+	}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

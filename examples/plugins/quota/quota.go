@@ -3,7 +3,6 @@ package quota
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -48,14 +47,8 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 		limitHdr:   []string{strconv.Itoa(cfg.Limit)},
 		header:     http.CanonicalHeaderKey(cfg.Header),
 		maxClients: cfg.MaxClients,
-		now:        ctx.Now,
+		now:        ctx.Clock(),
 		clientIP:   ctx.ClientIP,
-	}
-	if q.now == nil {
-		q.now = time.Now
-	}
-	if q.clientIP == nil {
-		q.clientIP = remoteIP
 	}
 	if prev, ok := ctx.Previous.(*Quota); ok {
 		prev.counts.acquire(cfg.StateFile)
@@ -67,10 +60,7 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 		}
 		q.counts = c
 	}
-	metrics := ctx.Metrics
-	if metrics == nil {
-		metrics = registry.NewMetrics(nil)
-	}
+	metrics := ctx.Metrics()
 	requests := metrics.Counter("quota_requests_total",
 		"Requests through a quota plugin, by result: allowed or refused.", "plugin", "result")
 	q.allowed = requests.WithLabelValues(ctx.Name, "allowed")
@@ -131,15 +121,6 @@ func secondsToMidnight(now time.Time) int {
 	now = now.UTC()
 	next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
 	return max(1, int((next.Sub(now)+time.Second-1)/time.Second))
-}
-
-func remoteIP(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
 }
 
 // Close drops the instance's share of the counts; the last instance to

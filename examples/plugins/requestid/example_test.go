@@ -5,17 +5,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
 )
 
 // Build the plugin through the registry, as a host does, and serve a request
 // that brings its own ID.
 func Example() {
-	reg := registry.New(registry.Options{})
+	reg := instances.New(instances.Options{})
 	defer reg.Close()
-	set, err := reg.Build(registry.Context{}, []registry.Spec{
+	set, err := reg.Build(nil, []instances.Spec{
 		{Name: "reqid", Type: "requestid", Config: map[string]any{"header": "X-Trace-Id"}},
-	})
+	}, nil)
 	if err != nil {
 		fmt.Println(err)
 		return

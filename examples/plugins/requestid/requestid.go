@@ -18,7 +18,10 @@ type Config struct {
 }
 
 // SetDefaults sets Header to chi's X-Request-Id.
-func (c *Config) SetDefaults(registry.Defaults) { c.Header = middleware.RequestIDHeader }
+func (c *Config) SetDefaults(registry.Section) error {
+	c.Header = middleware.RequestIDHeader
+	return nil
+}
 
 // Validate checks that Header is a valid header name.
 func (c *Config) Validate() error {
