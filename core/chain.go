@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchyard/switchyard/conditions"
 	"github.com/switchyard/switchyard/core/handlers"
 	"github.com/switchyard/switchyard/registry"
 )
@@ -16,40 +17,28 @@ import (
 type link struct {
 	name   string
 	inst   registry.Instance
-	cond   func(*http.Request) bool
-	source string // the condition's source, for the admin API
+	cond   *conditions.Condition // nil: always runs
+	source string                // the condition's source, for the admin API
 }
 
 // compose builds a chain once, at config load: the last link wraps the
 // handler, the first link is outermost. Each plugin's own handler is guarded
 // so that a panic inside it becomes a 500 attributed to that plugin; a link
-// whose condition does not hold passes straight to the next one.
+// whose condition does not hold passes straight to the next one
+// (conditions.Condition.Wrap).
 func compose(links []link, final http.Handler, panics *prometheus.CounterVec, log *slog.Logger) http.Handler {
 	h := guard("", final, nil, log)
 	for i := len(links) - 1; i >= 0; i-- {
 		l := links[i]
-		wrapped := guard(l.name, l.inst.Wrap(h), panics.WithLabelValues(l.name), log)
-		if l.cond != nil {
-			h = &conditional{cond: l.cond, yes: wrapped, no: h}
-		} else {
-			h = wrapped
+		mw := func(next http.Handler) http.Handler {
+			return guard(l.name, l.inst.Wrap(next), panics.WithLabelValues(l.name), log)
 		}
+		if l.cond != nil {
+			mw = l.cond.Wrap(mw)
+		}
+		h = mw(h)
 	}
 	return h
-}
-
-// conditional runs the plugin when the condition holds and skips it otherwise.
-type conditional struct {
-	cond    func(*http.Request) bool
-	yes, no http.Handler
-}
-
-func (c *conditional) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if c.cond(r) {
-		c.yes.ServeHTTP(w, r)
-		return
-	}
-	c.no.ServeHTTP(w, r)
 }
 
 // guarded recovers a panic raised by its own handler. Because the handler's

@@ -9,7 +9,43 @@ import (
 
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/internal/server"
 )
+
+// fastPaths bypass every chain.
+type fastPaths struct {
+	exact    map[string]http.Handler
+	prefixes []fastPrefix
+	// lens has bit n set when exact holds a path of n bytes (n < 64), and
+	// bit 63 for the longer ones too: most paths skip the map's hashing.
+	lens uint64
+}
+
+type fastPrefix struct {
+	prefix string
+	h      http.Handler
+}
+
+// addExact serves path by h.
+func (f *fastPaths) addExact(path string, h http.Handler) {
+	f.exact[path] = h
+	f.lens |= 1 << min(len(path), 63)
+}
+
+// match returns the handler of the fast path that path is, or nil.
+func (f *fastPaths) match(path string) http.Handler {
+	if f.lens&(1<<min(len(path), 63)) != 0 {
+		if h, ok := f.exact[path]; ok {
+			return h
+		}
+	}
+	for i := range f.prefixes {
+		if strings.HasPrefix(path, f.prefixes[i].prefix) {
+			return f.prefixes[i].h
+		}
+	}
+	return nil
+}
 
 // fastPaths builds the paths that bypass every chain: /health, /metrics,
 // /static/*, the admin routes, and the routes named in
@@ -18,10 +54,10 @@ func (b *builder) fastPaths() fastPaths {
 	h, s, cfg := b.h, b.snap, b.cfg
 	f := fastPaths{exact: map[string]http.Handler{}}
 	health := healthHandler(s.Version)
-	f.addExact("/health", h.instrument(h.metrics.route("/health"), health))
-	f.addExact("/metrics", h.instrument(h.metrics.route("/metrics"), promhttp.HandlerFor(h.metrics.reg, promhttp.HandlerOpts{
+	f.addExact("/health", b.instrument("/health", health))
+	f.addExact("/metrics", b.instrument("/metrics", promhttp.HandlerFor(h.metrics.reg, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
-		ErrorLog:          slogErrorLog(h.log),
+		ErrorLog:          server.ErrorLog(h.log),
 	})))
 	// /static/* is always a fast path; without a root directory it answers 404.
 	var static http.Handler = http.HandlerFunc(notFound)
@@ -33,11 +69,12 @@ func (b *builder) fastPaths() fastPaths {
 			h.log.Debug("static.root is not a directory: /static/* answers 404", "root", cfg.Static.Root, "err", err)
 		}
 	}
-	f.prefixes = append(f.prefixes, fastPrefix{"/static/", h.instrument(h.metrics.route("/static/*"), static)})
-	if cfg.Server.Admin.Enabled {
-		admin := h.adminHandler(s)
-		f.addExact(s.adminPrefix, admin)
-		f.prefixes = append(f.prefixes, fastPrefix{s.adminPrefix + "/", admin})
+	f.prefixes = append(f.prefixes, fastPrefix{"/static/", b.instrument("/static/*", static)})
+	if cfg.Server.Admin.Enabled { // build checked that h.opts.Admin is set
+		prefix := strings.TrimRight(cfg.Server.Admin.Prefix, "/")
+		admin := h.opts.Admin(h, s)
+		f.addExact(prefix, admin)
+		f.prefixes = append(f.prefixes, fastPrefix{prefix + "/", admin})
 	}
 	// User fast paths: the matching routes' handlers, without their chains.
 	bare := chi.NewMux()
@@ -54,7 +91,7 @@ func (b *builder) fastPaths() fastPaths {
 			if final == nil { // the route failed to build: the load fails
 				continue
 			}
-			ep := h.instrument(h.metrics.route(rt.Path), final)
+			ep := b.instrument(rt.Path, final)
 			_ = safeRoute(func() {
 				if ms := routeMethods(rt.Methods); len(ms) > 0 {
 					for _, m := range ms {

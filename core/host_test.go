@@ -41,6 +41,7 @@ type countConfig struct {
 
 type counter struct {
 	cfg      countConfig
+	prev     *counter // ctx.Previous: the instance whose state this one took
 	hits     atomic.Int64
 	inflight atomic.Int64
 	closed   atomic.Int64
@@ -86,6 +87,7 @@ func lastCounter(name string) *counter {
 func init() {
 	registry.Register("count", func(ctx *registry.Context, cfg *countConfig) (registry.Instance, error) {
 		c := &counter{cfg: *cfg}
+		c.prev, _ = ctx.Previous.(*counter)
 		countersMu.Lock()
 		counters[ctx.Name] = c
 		countersMu.Unlock()

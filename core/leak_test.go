@@ -103,8 +103,8 @@ func TestLeakThousandReloads(t *testing.T) {
 	// Every plugin type that a binary can include (those registered outside
 	// this package's tests) is in use, and so are the reload test types.
 	for _, typ := range registry.Types() {
-		ct, _ := registry.ConfigType(typ)
-		real := ct.PkgPath() != reflect.TypeFor[Host]().PkgPath()
+		pt, _ := registry.Lookup(typ)
+		real := pt.ConfigType().PkgPath() != reflect.TypeFor[Host]().PkgPath()
 		if (real || slices.Contains([]string{"count", "stamp", "tally", "probe"}, typ)) && !strings.Contains(cfg(0), "type: "+typ+",") {
 			t.Fatalf("plugin type %q is registered but not in the leak test's config", typ)
 		}
@@ -211,10 +211,7 @@ func TestLeakThousandReloads(t *testing.T) {
 		n := runtime.Stack(buf, true)
 		t.Fatalf("leak after %d reloads (limits: goroutines +10, heap +10%%, fds +5); goroutines:\n%s", reloads, buf[:n])
 	}
-	h.srv.mu.Lock()
-	gens := len(h.srv.old)
-	h.srv.mu.Unlock()
-	if gens > 2 {
+	if gens := h.srv.Generations() - 1; gens > 2 {
 		t.Fatalf("%d old server generations kept", gens)
 	}
 	var live []string

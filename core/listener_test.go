@@ -6,11 +6,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 func addrYAML(addr string) string {
@@ -88,21 +87,10 @@ func TestListenerAddrChange(t *testing.T) {
 	}
 	// The old generation drains and goes: its idle keep-alive connection is
 	// closed, so a request through it fails (nothing listens there).
-	if !eventually(2*time.Second, func() bool {
-		fh.h.srv.mu.Lock()
-		defer fh.h.srv.mu.Unlock()
-		for _, g := range fh.h.srv.old {
-			if g.acc.key.addr == addr1 && !g.finished() {
-				return false
-			}
-		}
-		return true
-	}) {
-		t.Fatal("the old address's generation did not finish after its request")
-	}
-	if _, _, _, err := getWith(idle, "http://"+addr1+"/gen"); err == nil {
-		t.Fatal("the old address still serves over a kept-alive connection")
-	}
+	wait.For(t, "the old address to stop serving over a kept-alive connection", func() bool {
+		_, _, _, err := getWith(idle, "http://"+addr1+"/gen")
+		return err != nil
+	})
 	checkServed(t, fh, "/gen", addr2)
 	t.Logf("new address serving %v after the write; old address closed after its in-flight request", took.Round(time.Millisecond))
 }
@@ -185,10 +173,7 @@ func TestListenerNoRefusedConnections(t *testing.T) {
 				t.Fatalf("listening on %s, was %s: the listener was replaced", got, addr)
 			}
 			if what == "listener" {
-				fh.h.srv.mu.Lock()
-				backlog := fh.h.srv.ln.key.backlog
-				fh.h.srv.mu.Unlock()
-				if backlog != 1024 {
+				if backlog := fh.h.srv.Backlog(); backlog != 1024 {
 					t.Fatalf("listener backlog %d, want the configured 1024", backlog)
 				}
 				for _, rec := range fh.logs.records("") {
@@ -198,50 +183,5 @@ func TestListenerNoRefusedConnections(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// failingListener fails every Accept until closed, as a listener does when
-// the process is out of file descriptors.
-type failingListener struct {
-	calls  atomic.Int64
-	closed chan struct{}
-	once   sync.Once
-}
-
-func (l *failingListener) Accept() (net.Conn, error) {
-	select {
-	case <-l.closed:
-		return nil, net.ErrClosed
-	default:
-	}
-	l.calls.Add(1)
-	return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
-}
-
-func (l *failingListener) Close() error   { l.once.Do(func() { close(l.closed) }); return nil }
-func (l *failingListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
-
-// A listener that keeps failing (out of file descriptors) is retried with a
-// growing pause rather than in a busy loop, and closing it ends the pause.
-func TestListenerAcceptBackoff(t *testing.T) {
-	h := New(Options{Logger: quietLogger()})
-	defer h.Close()
-	fl := &failingListener{closed: make(chan struct{})}
-	a := newAcceptor(h, fl, listenKey{})
-	h.srv.mu.Lock()
-	a.start()
-	h.srv.mu.Unlock()
-	time.Sleep(1500 * time.Millisecond)
-	// 5, 10, 20, ... 640 ms, then 1 s: about 8 attempts in 1.5 s.
-	if n := fl.calls.Load(); n < 4 || n > 12 {
-		t.Fatalf("%d Accept calls in 1.5 s, want a handful (backoff 5 ms doubling to 1 s)", n)
-	}
-	start := time.Now()
-	h.srv.mu.Lock()
-	a.close()
-	h.srv.mu.Unlock()
-	if d := time.Since(start); d > 200*time.Millisecond {
-		t.Fatalf("close waited %v for the backoff to end", d)
 	}
 }

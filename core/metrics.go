@@ -1,6 +1,7 @@
 package core
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -9,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/pool"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -95,7 +98,7 @@ func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
 		}
 	}
 	if mi < 0 || ci < 0 {
-		rm.requests.WithLabelValues(rm.pattern, method, strconv.Itoa(code)).Inc()
+		rm.requests.WithLabelValues(rm.pattern, methodLabel(method), strconv.Itoa(code)).Inc()
 		return
 	}
 	slot := &rm.counters[mi][ci]
@@ -106,4 +109,73 @@ func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
 		c = &cnt
 	}
 	(*c).Inc()
+}
+
+// methodLabel bounds the method label: a standard method is itself, any
+// other method is OTHER, so that a client cannot create series at will.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// connState counts open client connections.
+func (m *hostMetrics) connState(_ net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateNew:
+		m.conns.Inc()
+	case http.StateClosed, http.StateHijacked:
+		m.conns.Dec()
+	}
+}
+
+// instrumented records a route's metrics around its handler.
+type instrumented struct {
+	rm   *routeMetrics
+	next http.Handler
+	objs *pool.Objects[statusWriter]
+}
+
+// epoch anchors request timing: time.Since(epoch) reads only the monotonic
+// clock, where time.Now reads the wall clock too.
+var epoch = time.Now()
+
+func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Since(epoch)
+	sw := in.objs.Get()
+	sw.w = w // the pool's reset cleared the rest, field by field
+	// No defer: the chain's guards recover every panic but
+	// http.ErrAbortHandler, which abandons the response anyway.
+	in.next.ServeHTTP(sw, r)
+	code := sw.status
+	if code == 0 {
+		code = http.StatusOK
+	}
+	in.rm.observe(r.Method, code, time.Since(epoch)-start)
+	in.objs.Put(sw)
+}
+
+// direct serves a route without middleware whose handler reports the status
+// it wrote (the respond handler): the metrics take that status, so the
+// ResponseWriter is not wrapped. A body announced over maxBody gets 413
+// as on every route; the handler reads no body, so no reader needs limiting.
+type direct struct {
+	rm      *routeMetrics
+	h       handlers.StatusServer
+	maxBody int64
+}
+
+func (d *direct) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Since(epoch)
+	var code int
+	if d.maxBody > 0 && r.ContentLength > d.maxBody {
+		code = http.StatusRequestEntityTooLarge
+		handlers.JSONError(w, code, "request body too large")
+	} else {
+		code = d.h.ServeHTTPStatus(w, r)
+	}
+	d.rm.observe(r.Method, code, time.Since(epoch)-start)
 }

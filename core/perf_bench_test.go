@@ -93,7 +93,7 @@ func bytesPerRequest(h *Host, req *http.Request, n int) (float64, int64) {
 		h.ServeHTTP(w, req)
 	}
 	runtime.GC()
-	misses := h.Buffers().Stats().Misses
+	misses := h.Pools().Buffers.Stats().Misses
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	for range n {
@@ -101,7 +101,7 @@ func bytesPerRequest(h *Host, req *http.Request, n int) (float64, int64) {
 		h.ServeHTTP(w, req)
 	}
 	runtime.ReadMemStats(&m1)
-	return float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n), h.Buffers().Stats().Misses - misses
+	return float64(m1.TotalAlloc-m0.TotalAlloc) / float64(n), h.Pools().Buffers.Stats().Misses - misses
 }
 
 // Issue 8, acceptance 2 (buffers): with the pool, compressing and caching a

@@ -57,7 +57,7 @@ routes:
 func TestPerfPoolResizeNoLeak(t *testing.T) {
 	up := newUpstream(t, 0)
 	p := newPerfHost(t, poolsYAML(0, up.url), false, func(h *Host) {
-		h.Handle("perf.work", pool.Handler(h.ThreadPool(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Handle("perf.work", pool.Handler(h.Pools().Threads, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, "worked")
 		})))
 	})
@@ -69,9 +69,9 @@ func TestPerfPoolResizeNoLeak(t *testing.T) {
 		if code, _, body := fetch(p.h, "/work"); code != 200 || body != "worked" {
 			t.Fatalf("reload %d: /work %d %q", i, code, body)
 		}
-		b := p.h.Buffers().Get()
+		b := p.h.Pools().Buffers.Get()
 		b.WriteString("x")
-		p.h.Buffers().Put(b)
+		p.h.Pools().Buffers.Put(b)
 	}
 	dir := t.TempDir()
 	reload := func(i int) {
@@ -97,7 +97,7 @@ func TestPerfPoolResizeNoLeak(t *testing.T) {
 	// same configuration.
 	var g1 int
 	ok := eventually(5*time.Second, func() bool { g1 = settledGoroutines(); return g1 <= g0+5 })
-	st := p.h.ThreadPool().Options()
+	st := p.h.Pools().Threads.Options()
 	t.Logf("%d pool resizes by reload in %v (%v each): goroutines %d -> %d; thread pool %d..%d workers, queue %d; upstream connections open %d",
 		reloads, took.Round(time.Millisecond), (took / reloads).Round(time.Microsecond), g0, g1, st.MinWorkers, st.MaxWorkers, st.QueueSize, up.open.Load())
 	if !ok {
@@ -105,16 +105,16 @@ func TestPerfPoolResizeNoLeak(t *testing.T) {
 		t.Fatalf("goroutines %d -> %d after %d reloads:\n%s", g0, g1, reloads, buf[:runtime.Stack(buf, true)])
 	}
 	// The pools are sized by the last configuration (i = 1020, even).
-	if o := p.h.Buffers().Options(); o.Count != 8 || o.MaxSize != 64<<10 {
+	if o := p.h.Pools().Buffers.Options(); o.Count != 8 || o.MaxSize != 64<<10 {
 		t.Fatalf("buffer pool %+v after the last reload", o)
 	}
-	if o := p.h.ThreadPool().Options(); o.MinWorkers != 4 || o.MaxWorkers != 8 || o.QueueSize != 16 {
+	if o := p.h.Pools().Threads.Options(); o.MinWorkers != 4 || o.MaxWorkers != 8 || o.QueueSize != 16 {
 		t.Fatalf("thread pool %+v after the last reload", o)
 	}
-	if o := p.h.ProcessPool().Options(); o.MaxWorkers != 2 || o.MaxTasksPerWorker != 100 {
+	if o := p.h.Pools().Process.Options(); o.MaxWorkers != 2 || o.MaxTasksPerWorker != 100 {
 		t.Fatalf("process pool %+v after the last reload", o)
 	}
-	if tr := p.h.ProxyTransport(); tr.MaxConnsPerHost != 4 || tr.MaxIdleConnsPerHost != 1 {
+	if tr := p.h.Pools().ProxyTransport(); tr.MaxConnsPerHost != 4 || tr.MaxIdleConnsPerHost != 1 {
 		t.Fatalf("proxy transport %d/%d after the last reload", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost)
 	}
 	if n := up.open.Load(); n > 2 {

@@ -86,9 +86,7 @@ func TestPerfTCPOptionsReload(t *testing.T) {
 // in tcpi_sacked.
 func listenerBacklog(t *testing.T, h *Host) int {
 	t.Helper()
-	h.srv.mu.Lock()
-	ln := h.srv.ln.ln
-	h.srv.mu.Unlock()
+	ln := h.srv.Listener()
 	sc, ok := ln.(syscall.Conn)
 	if !ok {
 		t.Fatalf("listener %T has no file descriptor", ln)

@@ -28,7 +28,7 @@ routes:
   - path: /ok
     handler: {respond: {body: ok}}
 `, true, func(h *Host) {
-		work := pool.Handler(h.ThreadPool(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		work := pool.Handler(h.Pools().Threads, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(heavy) // blocking work: a slow disk, a database
 			served.Add(1)
 			io.WriteString(w, "done")
@@ -44,7 +44,7 @@ routes:
 			}
 		})
 	})
-	tp := p.h.ThreadPool()
+	tp := p.h.Pools().Threads
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 20}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 

@@ -54,7 +54,7 @@ func TestPerfConnectionPoolDBReload(t *testing.T) {
 	fake := &fakeDB{}
 	db := sql.OpenDB(fakeConnector{fake})
 	t.Cleanup(func() { db.Close() })
-	p.h.RegisterDB("main", db)
+	p.h.Pools().RegisterDB("main", db)
 
 	if got := db.Stats().MaxOpenConnections; got != 4 {
 		t.Fatalf("MaxOpenConnections %d, want max_size 4", got)
@@ -269,7 +269,7 @@ func TestPerfConnectionPoolUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 	took := time.Since(start)
-	st := p.h.proxies.Stats()
+	st := p.h.pools.proxies.Stats()
 	waits := poolValue(t, p.h, "pool_waits_total", "proxy")
 	t.Logf("%v, 64 clients: %d requests (%.0f/s; the bound is 10 connections / 50 ms = 200/s), %d failed; upstream: at most %d connections open, %d requests at once; proxy pool: %d dials, %d reused, %d waits (pool_waits_total %v)",
 		took.Round(time.Millisecond), ok.Load(), float64(ok.Load())/took.Seconds(), failed.Load(), up.maxOpen.Load(), up.maxBusy.Load(),

@@ -26,7 +26,7 @@ func bufferYAML(size string, count int, prealloc bool) string {
 
 func TestPerfBufferPoolReload(t *testing.T) {
 	p := newPerfHost(t, bufferYAML("64KiB", 8, true), false)
-	b := p.h.Buffers()
+	b := p.h.Pools().Buffers
 	check := func(step string, want pool.BufferOptions, idle int64) {
 		t.Helper()
 		got := b.Options()
@@ -114,7 +114,7 @@ func TestPerfObjectPoolReload(t *testing.T) {
 			<-ch
 		})
 	})
-	objs := p.h.objects
+	objs := p.h.pools.objects
 	// burst holds n requests in the host at once, then lets them finish.
 	burst := func(n int) {
 		t.Helper()
@@ -184,13 +184,13 @@ routes:
 }
 
 // TestPerfThreadPoolReload: min_workers, max_workers and queue_size resize
-// the pool behind pool.Handler(h.ThreadPool(), ...); a full queue is a 503.
+// the pool behind pool.Handler(h.Pools().Threads, ...); a full queue is a 503.
 func TestPerfThreadPoolReload(t *testing.T) {
 	var started atomic.Int64
 	var gateMu sync.Mutex
 	gate := make(chan struct{})
 	p := newPerfHost(t, threadYAML(2, 4, 8), false, func(h *Host) {
-		h.Handle("perf.blocking", pool.Handler(h.ThreadPool(), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.Handle("perf.blocking", pool.Handler(h.Pools().Threads, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			started.Add(1)
 			gateMu.Lock()
 			g := gate
@@ -199,7 +199,7 @@ func TestPerfThreadPoolReload(t *testing.T) {
 			io.WriteString(w, "done")
 		})))
 	})
-	tp := p.h.ThreadPool()
+	tp := p.h.Pools().Threads
 	checkOpts := func(step string, minW, maxW, queue int) {
 		t.Helper()
 		o := tp.Options()
@@ -307,7 +307,7 @@ func TestPerfProcessPoolReload(t *testing.T) {
 			w.Write(huge)
 		})
 	})
-	pp := p.h.ProcessPool()
+	pp := p.h.Pools().Process
 	check := func(step string, workers, perChild int) {
 		t.Helper()
 		o := pp.Options()
@@ -400,7 +400,7 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 			}()
 		}
 		within(t, 5*time.Second, fmt.Sprintf("%d requests at the upstream, %d waiting for a connection", busy, queued), func() bool {
-			return up.inflight.Load() == int64(busy) && p.h.proxies.Stats().QueueDepth == int64(queued)
+			return up.inflight.Load() == int64(busy) && p.h.pools.proxies.Stats().QueueDepth == int64(queued)
 		})
 		if v := poolValue(t, p.h, "pool_in_use", "proxy"); v != float64(n) {
 			t.Errorf("pool_in_use{pool=proxy} = %v with %d requests in flight", v, n)
@@ -409,19 +409,19 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 		wg.Wait()
 	}
 
-	tr1 := p.h.ProxyTransport()
+	tr1 := p.h.Pools().ProxyTransport()
 	checkTransport("load", tr1, 5, 2, 30*time.Second)
 	burst(4, 4, 0)
 	// min_size 2: two of the four connections are kept idle, two closed.
 	within(t, 3*time.Second, "2 idle connections kept of 4", func() bool { return up.open.Load() == 2 })
-	st := p.h.proxies.Stats()
+	st := p.h.pools.proxies.Stats()
 	if st.Misses != 4 || st.Gets != 4 || st.InUse != 0 || st.Idle != 2 || st.Waits != 0 {
 		t.Fatalf("proxy pool after 4 requests: %+v, want 4 dials, 4 gets, 2 idle, no waits", st)
 	}
 
 	// Reload: a new transport; the old one's idle connections close.
 	p.reload(connPoolYAML(1, 3, "300ms", up.url))
-	tr2 := p.h.ProxyTransport()
+	tr2 := p.h.Pools().ProxyTransport()
 	if tr2 == tr1 {
 		t.Fatal("the connection pool changed but the transport was kept")
 	}
@@ -429,13 +429,13 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 	within(t, 3*time.Second, "the old transport's idle connections closed", func() bool { return up.open.Load() == 0 })
 
 	// max_size 3: six concurrent requests, three at the upstream, three wait.
-	waits := p.h.proxies.Stats().Waits
+	waits := p.h.pools.proxies.Stats().Waits
 	up.maxBusy.Store(0)
 	burst(6, 3, 3)
 	if got := up.maxBusy.Load(); got > 3 {
 		t.Fatalf("upstream saw %d requests at once with max_size 3", got)
 	}
-	if got := p.h.proxies.Stats().Waits - waits; got != 3 {
+	if got := p.h.pools.proxies.Stats().Waits - waits; got != 3 {
 		t.Fatalf("%d waits counted, want 3", got)
 	}
 	if v := poolValue(t, p.h, "pool_waits_total", "proxy"); v < 3 {
@@ -450,7 +450,7 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 		t.Fatal("proxy failed")
 	}
 	p.reload(connPoolYAML(1, 3, "300ms", up.url) + "  - path: /other\n    handler: {respond: {body: x}}\n")
-	if p.h.ProxyTransport() != tr2 {
+	if p.h.Pools().ProxyTransport() != tr2 {
 		t.Fatal("a reload with the same connection pool built a new transport")
 	}
 }
@@ -547,8 +547,10 @@ routes:
 }
 
 // TestPerfRegistryCacheReload: middleware.registry.ttl keeps a retired
-// instance warm so that reverting an edit revives it, and closes it after
-// the ttl; cache_size bounds how many stay warm.
+// instance warm so that reverting an edit revives it (a new instance built
+// with the warm one as ctx.Previous, which is then closed: its context ended
+// at retirement), and closes it after the ttl; cache_size bounds how many
+// stay warm.
 func TestPerfRegistryCacheReload(t *testing.T) {
 	p := newPerfHost(t, registryYAML("a", 10, "1h"), false)
 	a := lastCounter("perfreg")
@@ -558,27 +560,29 @@ func TestPerfRegistryCacheReload(t *testing.T) {
 		t.Fatal("the retired instance was not kept warm")
 	}
 	p.reload(registryYAML("a", 10, "1h"))
-	if lastCounter("perfreg") != b {
-		t.Fatal("reverting built a new instance")
+	a2 := lastCounter("perfreg")
+	if a2.prev != a {
+		t.Fatal("reverting did not revive the warm instance a")
 	}
 	if code, hdr, _ := fetch(p.h, "/r"); code != 200 || hdr.Get("X-Count") != "a" {
-		t.Fatalf("after reverting: %d X-Count %q, want the warm instance a", code, hdr.Get("X-Count"))
+		t.Fatalf("after reverting: %d X-Count %q, want the revived instance a", code, hdr.Get("X-Count"))
 	}
-	if a.hits.Load() != 1 || a.closed.Load() != 0 {
-		t.Fatalf("warm instance a: hits %d closed %d, want it serving", a.hits.Load(), a.closed.Load())
+	if a2.hits.Load() != 1 || a2.closed.Load() != 0 || a.closed.Load() != 1 {
+		t.Fatalf("revived a: hits %d closed %d (warm a closed %d), want it serving and the warm one closed",
+			a2.hits.Load(), a2.closed.Load(), a.closed.Load())
 	}
 
 	// ttl 200ms: b retires and is closed after it.
 	p.reload(registryYAML("a", 10, "200ms"))
 	p.reload(registryYAML("b", 10, "200ms")) // b was warm (ttl 1h): revived
 	b2 := lastCounter("perfreg")
-	if b2 != b {
+	if b2.prev != b {
 		t.Fatal("b was not revived")
 	}
-	p.reload(registryYAML("a", 10, "200ms")) // b retires under ttl 200ms
-	within(t, 3*time.Second, "b closed after ttl 200ms", func() bool { return b.closed.Load() == 1 })
+	p.reload(registryYAML("a", 10, "200ms")) // b2 retires under ttl 200ms
+	within(t, 3*time.Second, "b closed after ttl 200ms", func() bool { return b2.closed.Load() == 1 })
 	p.reload(registryYAML("b", 10, "200ms"))
-	if lastCounter("perfreg") == b {
+	if lastCounter("perfreg").prev == b2 {
 		t.Fatal("an instance closed after its ttl was revived")
 	}
 
@@ -586,14 +590,14 @@ func TestPerfRegistryCacheReload(t *testing.T) {
 	p.reload(registryYAML("c", 1, "1h"))
 	c := lastCounter("perfreg")
 	p.reload(registryYAML("d", 1, "1h")) // c retires and is the one warm instance
-	p.reload(registryYAML("e", 1, "1h")) // d retires: c is closed to make room
 	d := lastCounter("perfreg")
+	p.reload(registryYAML("e", 1, "1h")) // d retires: c is closed to make room
 	within(t, 3*time.Second, "the oldest warm instance closed beyond cache_size 1", func() bool { return c.closed.Load() == 1 })
 	if d.closed.Load() != 0 {
 		t.Fatal("the newest warm instance was closed")
 	}
 	p.reload(registryYAML("d", 1, "1h"))
-	if lastCounter("perfreg") != d {
+	if lastCounter("perfreg").prev != d {
 		t.Fatal("the warm instance d was not revived")
 	}
 }
@@ -733,7 +737,7 @@ func TestPerfResponseDefaultsReload(t *testing.T) {
 	p := newPerfHost(t, responseYAML(2, 100, true, "300ms"), false)
 	stats := func(name string) map[string]any {
 		t.Helper()
-		for _, in := range p.h.Registry().Instances() {
+		for _, in := range p.h.Plugins().Instances() {
 			if in.Name == name && in.Live {
 				return in.Stats
 			}

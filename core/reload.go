@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/hotreload"
-	"github.com/switchyard/switchyard/pool"
-	"github.com/switchyard/switchyard/registry"
+	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/server"
 )
 
 // source is where the configuration comes from: a file, or bytes embedded
@@ -24,12 +24,12 @@ type source struct {
 	dir  string
 
 	// tried is the content hash of the last load attempted from this source
-	// and failed the error that rejected it ("" when it was applied). A file
+	// and failed the error that rejected it (nil when it was applied). A file
 	// event whose content equals the last attempt changes nothing: it is
 	// skipped, whether that attempt serves or was rejected. triedFiles and
 	// triedGlobs are the files that load read and its include globs.
 	tried      string
-	failed     string
+	failed     error
 	triedFiles []string
 	triedGlobs []string
 }
@@ -71,58 +71,44 @@ func (s source) load(env []string) (*config.Loaded, error) {
 	return config.LoadBytes(s.name, s.data, s.dir, env)
 }
 
-// LoadFile makes path the host's configuration source and loads it. When
-// the host already serves a configuration, a failed load leaves it serving.
-func (h *Host) LoadFile(path string) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return err
-	}
-	return h.setSource(source{path: abs})
+// reloader is the one way a configuration gets in: the first load, a file
+// event, SIGHUP and the admin API all run through its hotreload.Runner,
+// which serialises them and records each in the history.
+type reloader struct {
+	h      *Host
+	runner *hotreload.Runner
+
+	// Touched only by run, which the runner never calls concurrently, and
+	// by Watch and close under mu.
+	mu      sync.Mutex
+	source  source
+	next    *source // set by use: the source the next run switches to
+	watcher *hotreload.Watcher
+	watched bool // Watch succeeded once: a second call is a no-op
 }
 
-// LoadBytes makes an in-memory document the configuration source; name
-// (its extension picks the format) is used in errors, and includes resolve
-// relative to dir.
-func (h *Host) LoadBytes(name string, data []byte, dir string) error {
-	return h.setSource(source{name: name, data: data, dir: dir})
+func newReloader(h *Host) *reloader {
+	r := &reloader{h: h}
+	r.runner = hotreload.NewRunner(r.run, 50)
+	return r
 }
 
-func (h *Host) setSource(src source) error {
-	h.reloadMu.Lock()
-	old := h.source
-	h.source = src
-	h.reloadMu.Unlock()
-	res := h.reload(hotreload.TriggerStart)
+// use makes src the source and loads it. When the host already serves a
+// configuration, a failed load leaves it serving and the source unchanged.
+func (r *reloader) use(src source) error {
+	r.mu.Lock()
+	r.next = &src
+	r.mu.Unlock()
+	res := r.runner.Run(hotreload.TriggerStart)
 	if !res.Success {
-		h.reloadMu.Lock()
-		if h.cur.Load() != nil {
-			h.source = old
-		}
-		h.reloadMu.Unlock()
-		return errors.New(res.Error)
+		return res.Err
 	}
 	return nil
 }
 
-// Reload re-reads the configuration source and swaps in the result. It is
-// what SIGHUP, the admin API and the file watcher call.
-func (h *Host) Reload(t hotreload.Trigger) hotreload.Result {
-	if r := h.reloadRunner(); r != nil {
-		return r.Run(t)
-	}
-	return h.reload(t)
-}
-
-// reloadRunner returns the runner that Watch started, if any.
-func (h *Host) reloadRunner() *hotreload.Runner {
-	h.reloadMu.Lock()
-	defer h.reloadMu.Unlock()
-	return h.runner
-}
-
-// reload parses, validates and builds a complete snapshot, then swaps it in
-// with one atomic store. On any error nothing changes.
+// run parses, validates and builds a complete snapshot, then swaps it in
+// with one atomic store. On any error nothing changes, and the result's Err
+// is config.Errors.
 //
 // A file or poll trigger whose content hash equals that of the last attempt
 // is skipped: an unrelated file in a watched directory, or a second event of
@@ -131,80 +117,124 @@ func (h *Host) reloadRunner() *hotreload.Runner {
 // (and counted) again for every unrelated event, and writing back the
 // serving content after a rejection is a real reload that makes
 // config_last_reload_successful 1 again.
-func (h *Host) reload(t hotreload.Trigger) hotreload.Result {
-	h.reloadMu.Lock()
-	defer h.reloadMu.Unlock()
+func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
+	h := r.h
 	start := time.Now()
 	res := hotreload.Result{Time: start, Trigger: t}
-	if h.srv.closed() {
-		res.Error = "core: host shut down"
+	fail := func(err error) hotreload.Result {
+		res.Err, res.Error = err, err.Error()
+		res.Duration = time.Since(start)
 		return res
+	}
+	if h.srv.Closed() {
+		return fail(errors.New("core: host shut down"))
 	}
 	cur := h.cur.Load()
 	if cur != nil {
 		res.Version = cur.Version
 	}
+	r.mu.Lock()
+	src, switching := &r.source, r.next != nil
+	if switching {
+		src, r.next = r.next, nil
+	}
+	r.mu.Unlock()
+	if src.path == "" && src.data == nil {
+		return fail(errors.New("core: no configuration source: call LoadFile or LoadBytes first"))
+	}
 
-	contentTrigger := cur != nil && (t == hotreload.TriggerFile || t == hotreload.TriggerPoll)
+	contentTrigger := cur != nil && !switching && (t == hotreload.TriggerFile || t == hotreload.TriggerPoll)
 	skip := func() hotreload.Result {
-		res.Skipped, res.Success, res.Error = true, h.source.failed == "", h.source.failed
+		res.Skipped, res.Success, res.Error, res.Err = true, src.failed == nil, errText(src.failed), src.failed
 		res.Duration = time.Since(start)
 		return res
 	}
-	if contentTrigger && h.source.unchanged(h.opts.Env) {
+	if contentTrigger && src.unchanged(h.opts.Env) {
 		return skip()
 	}
-	l, err := h.source.load(h.opts.Env)
-	if l != nil && contentTrigger && l.Hash == h.source.tried {
+	l, err := src.load(h.opts.Env)
+	if l != nil && contentTrigger && l.Hash == src.tried {
 		return skip()
 	}
 	if l != nil {
-		h.source.tried, h.source.triedFiles, h.source.triedGlobs = l.Hash, l.Files, l.Globs
+		src.tried, src.triedFiles, src.triedGlobs = l.Hash, l.Files, l.Globs
 	}
 	if err == nil && h.opts.EnableAdmin {
 		l.Config.Server.Admin.Enabled = true
 	}
 	var s *Snapshot
 	if err == nil {
-		s, err = h.build(l, cur)
+		s, err = build(h, l, cur)
 	}
-	var plan *listenPlan
+	var plan *server.Plan
 	if err == nil {
-		if plan, err = h.srv.prepare(h, l.Config); err != nil {
-			s.releaseResources()
-			err = l.Annotate(&registry.BuildError{Key: "server.addr", Err: err})
+		if plan, err = h.srv.Prepare(settings(l.Config)); err != nil {
+			s.plugins.Discard()
+			s.release()
+			err = l.Annotate(keyed("server.addr", err))
 		}
 	}
+	if switching && (err == nil || cur == nil) {
+		r.mu.Lock()
+		r.source = *src // a new source that failed is kept only when nothing serves
+		src = &r.source
+		r.mu.Unlock()
+	}
 	if err != nil {
-		res.Error = err.Error()
-		res.Duration = time.Since(start)
-		h.source.failed = res.Error
+		src.failed = err
 		h.metrics.reloads.WithLabelValues("failure").Inc()
 		h.metrics.lastOK.Set(0)
-		h.logRejection(err)
-		h.watch(cur, l)
-		return res
+		if t != hotreload.TriggerStart { // LoadFile and LoadBytes return it instead
+			r.logRejection(err)
+		}
+		r.watch(cur, l)
+		return fail(err)
 	}
-	h.source.failed = ""
+	src.failed = nil
 	res.Changes = diff(cur, s)
-	h.commit(cur, s, plan)
+	r.commit(cur, s, plan)
 	res.Success, res.Version = true, s.Version
 	res.Duration = time.Since(start)
 	h.metrics.reloads.WithLabelValues("success").Inc()
 	h.metrics.lastOK.Set(1)
 	h.metrics.lastOKTS.Set(float64(time.Now().UnixNano()) / 1e9)
-	h.watch(nil, l)
+	r.watch(nil, l)
 	h.log.Info("config loaded", "version", s.Version, "trigger", string(t),
 		"duration", res.Duration.Round(time.Microsecond).String(), "changes", res.Changes.String())
 	return res
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// settings is what c says about listening and serving.
+func settings(c *config.Config) server.Settings {
+	return server.Settings{
+		Addr:              c.Server.Addr,
+		Backlog:           c.Performance.Network.TCP.Backlog,
+		KeepAlive:         c.Performance.Network.TCP.Keepalive,
+		NoDelay:           c.Performance.Network.TCP.NoDelay,
+		ReadHeaderTimeout: c.Server.ReadHeaderTimeout,
+		ReadTimeout:       c.Server.ReadTimeout,
+		WriteTimeout:      c.Server.WriteTimeout,
+		IdleTimeout:       c.KeepaliveTimeout(),
+		MaxHeaderBytes:    int(c.Server.MaxHeaderBytes),
+		ShutdownTimeout:   c.Server.ShutdownTimeout,
+	}
 }
 
 // watch points the watcher at the files of the load l. After a rejected
 // load, serving is the configuration still in force: its files stay watched
 // too, so that fixing any of them (an include the broken main file no longer
 // reached, say) is seen.
-func (h *Host) watch(serving *Snapshot, l *config.Loaded) {
-	if h.watcher == nil || l == nil {
+func (r *reloader) watch(serving *Snapshot, l *config.Loaded) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watcher == nil || l == nil {
 		return
 	}
 	files, globs := l.Files, l.Globs
@@ -212,11 +242,11 @@ func (h *Host) watch(serving *Snapshot, l *config.Loaded) {
 		files = union(serving.Loaded.Files, files)
 		globs = union(serving.Loaded.Globs, globs)
 	}
-	if err := h.watcher.Watch(files, globs); err != nil {
-		h.log.Warn("watching config files", "err", err)
+	if err := r.watcher.Watch(files, globs); err != nil {
+		r.h.log.Warn("watching config files", "err", err)
 	}
 	if l.Config != nil {
-		h.watcher.SetOptions(h.watchOptions(l.Config))
+		r.watcher.SetOptions(r.watchOptions(l.Config))
 	}
 }
 
@@ -231,7 +261,7 @@ func union(a, b []string) []string {
 }
 
 // logRejection logs each error of a rejected config on its own line.
-func (h *Host) logRejection(err error) {
+func (r *reloader) logRejection(err error) {
 	var errs config.Errors
 	if errors.As(err, &errs) {
 		for _, e := range errs {
@@ -239,17 +269,18 @@ func (h *Host) logRejection(err error) {
 			if e.Key != "" { // a syntax error or an empty file has none
 				attrs = append(attrs, "key", e.Key)
 			}
-			h.log.Error("config rejected", append(attrs, "err", e.Msg)...)
+			r.h.log.Error("config rejected", append(attrs, "err", e.Msg)...)
 		}
 		return
 	}
-	h.log.Error("config rejected", "err", err)
+	r.h.log.Error("config rejected", "err", err)
 }
 
-// commit applies pool settings, swaps the snapshot in, moves the servers to
+// commit applies pool settings, swaps the snapshot in, moves the server to
 // its settings (plan is the listener prepared for it) and retires the old
 // snapshot.
-func (h *Host) commit(cur, s *Snapshot, plan *listenPlan) {
+func (r *reloader) commit(cur, s *Snapshot, plan *server.Plan) {
+	h := r.h
 	if cur != nil {
 		if s.condCache != nil && s.condCache == cur.condCache {
 			cur.ownsCondCache, s.ownsCondCache = false, cur.ownsCondCache || s.ownsCondCache
@@ -258,55 +289,19 @@ func (h *Host) commit(cur, s *Snapshot, plan *listenPlan) {
 			cur.ownsTransport, s.ownsTransport = false, cur.ownsTransport || s.ownsTransport
 		}
 	}
-	h.applyPools(s.Loaded.Config)
+	c := s.Loaded.Config
+	h.pools.apply(c)
+	reg := c.Performance.Middleware.Registry
+	h.plugins.SetOptions(instances.Options{TTL: reg.TTL, MaxWarm: reg.CacheSize, Logger: h.log})
 	h.cur.Store(s)
-	h.srv.apply(h, s.Loaded.Config, plan)
+	h.srv.Apply(settings(c), plan)
 	if cur != nil {
-		h.retire(cur)
+		h.retired.retire(cur)
 	}
 }
 
-// retire waits, off the request path, for the last request on s to finish
-// and then releases what only s held (plugin instances, caches, transports).
-func (h *Host) retire(s *Snapshot) {
-	s.retired.Store(true)
-	if s.inflight.Load() == 0 {
-		s.releaseResources()
-		return
-	}
-	h.drainingMu.Lock()
-	if h.draining == nil {
-		h.draining = map[*Snapshot]struct{}{}
-	}
-	h.draining[s] = struct{}{}
-	h.drainingMu.Unlock()
-	h.drainWG.Add(1)
-	go func() {
-		defer h.drainWG.Done()
-		for s.inflight.Load() != 0 {
-			<-s.drained
-		}
-		h.drainingMu.Lock()
-		delete(h.draining, s)
-		h.drainingMu.Unlock()
-		s.releaseResources()
-	}()
-}
-
-// applyPools resizes the host's pools in place to the performance block.
-func (h *Host) applyPools(c *config.Config) {
-	p := c.Performance
-	h.buffers.Resize(pool.BufferOptions{MaxSize: int(p.Memory.BufferPool.Size), Count: p.Memory.BufferPool.Count, Prealloc: p.Memory.BufferPool.Prealloc})
-	h.objects.Resize(p.Memory.ObjectPool.Size, p.Memory.ObjectPool.TTL)
-	h.threads.Resize(pool.WorkerOptions{MinWorkers: p.CPU.ThreadPool.MinWorkers, MaxWorkers: p.CPU.ThreadPool.MaxWorkers, QueueSize: p.CPU.ThreadPool.QueueSize})
-	workers := p.CPU.ProcessPool.Workers
-	h.workers.Resize(pool.WorkerOptions{MinWorkers: workers, MaxWorkers: workers, QueueSize: max(4*workers, 64), MaxTasksPerWorker: p.CPU.ProcessPool.MaxTasksPerChild})
-	h.reg.SetOptions(registry.Options{TTL: p.Middleware.Registry.TTL, MaxWarm: p.Middleware.Registry.CacheSize, Logger: h.log})
-	h.applyDBPools(p.Memory.ConnectionPool)
-}
-
-func (h *Host) watchOptions(c *config.Config) hotreload.Options {
-	return hotreload.Options{Debounce: c.Reload.Debounce, Poll: c.Reload.Poll, Logger: h.log}
+func (r *reloader) watchOptions(c *config.Config) hotreload.Options {
+	return hotreload.Options{Debounce: c.Reload.Debounce, Poll: c.Reload.Poll, Logger: r.h.log}
 }
 
 // diff says what a reload changed, for the history and the log line.
@@ -345,9 +340,9 @@ func diff(old, s *Snapshot) hotreload.Changes {
 			c.RoutesRemoved = append(c.RoutesRemoved, r.Path)
 		}
 	}
-	sort.Strings(c.RoutesAdded)
-	sort.Strings(c.RoutesRemoved)
-	sort.Strings(c.RoutesChanged)
+	slices.Sort(c.RoutesAdded)
+	slices.Sort(c.RoutesRemoved)
+	slices.Sort(c.RoutesChanged)
 	return c
 }
 
@@ -361,44 +356,47 @@ func usesAny(r RouteInfo, plugins []string) bool {
 	return false
 }
 
-// Watch starts the reload machinery: the serialising runner that Reload
-// goes through from then on, and the file watcher when reload.watch is on
-// and the source is a file. SIGHUP is the caller's to wire, for example
-// `go hotreload.Signals(ctx, func(t hotreload.Trigger) { h.Reload(t) })`.
-// Close and Shutdown stop it.
-func (h *Host) Watch() error {
-	h.reloadMu.Lock()
-	defer h.reloadMu.Unlock()
-	if h.runner != nil {
+// startWatching starts the file watcher when reload.watch is on and the
+// source is a file.
+func (r *reloader) startWatching() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watched {
 		return nil
 	}
-	if h.srv.closed() {
+	if r.h.srv.Closed() {
 		return errors.New("core: Watch after the host was shut down")
 	}
-	s := h.cur.Load()
+	s := r.h.cur.Load()
 	if s == nil {
 		return errors.New("core: Watch before a configuration is loaded")
 	}
-	h.runner = hotreload.NewRunner(h.reload, 50)
-	if h.source.path == "" || !s.Loaded.Config.Reload.Watch {
+	r.watched = true
+	if r.source.path == "" || !s.Loaded.Config.Reload.Watch {
 		return nil
 	}
-	w, err := hotreload.NewWatcher(h.watchOptions(s.Loaded.Config), h.runner.Trigger)
+	w, err := hotreload.NewWatcher(r.watchOptions(s.Loaded.Config), r.runner.Trigger)
 	if err != nil {
+		r.watched = false
 		return err
 	}
 	if err := w.Watch(s.Loaded.Files, s.Loaded.Globs); err != nil {
 		w.Close()
+		r.watched = false
 		return err
 	}
-	h.watcher = w
+	r.watcher = w
 	return nil
 }
 
-// History returns the reload history, newest first.
-func (h *Host) History() []hotreload.Result {
-	if r := h.reloadRunner(); r != nil {
-		return r.History()
+// close stops the watcher and the runner; the history stays readable.
+func (r *reloader) close() {
+	r.mu.Lock()
+	w := r.watcher
+	r.watcher = nil
+	r.mu.Unlock()
+	if w != nil {
+		w.Close()
 	}
-	return nil
+	r.runner.Close()
 }

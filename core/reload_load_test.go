@@ -207,9 +207,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	applied := fh.metric(`switchyard_config_reloads_total{result="success"}`) - successes0
 	failed := fh.metric(`switchyard_config_reloads_total{result="failure"}`)
 
-	fh.h.srv.mu.Lock()
-	liveGens := len(fh.h.srv.old) + 1
-	fh.h.srv.mu.Unlock()
+	liveGens := fh.h.srv.Generations()
 	t.Logf("%d clients, %v: %d requests (%.0f/s), %d rewrites, %d reloads applied, %v failed; %d server generations alive (client connections stay on theirs)",
 		clients, elapsed.Round(time.Millisecond), st.requests.Load(), float64(st.requests.Load())/elapsed.Seconds(), rewrites, int(applied), failed, liveGens)
 	t.Logf("transport errors %d, unexpected statuses %d, mixed generations %d, keep-alive connections closed by the server %d (dropped by the client transport under CPU starvation, server not involved: %d)",
@@ -229,22 +227,11 @@ func TestReloadUnderLoad(t *testing.T) {
 		tr.CloseIdleConnections()
 	}
 	fh.client.CloseIdleConnections()
-	if !eventually(2*time.Second, func() bool {
-		fh.h.srv.mu.Lock()
-		defer fh.h.srv.mu.Unlock()
-		for _, g := range fh.h.srv.old {
-			if g.conns.Load() != 0 {
-				return false
-			}
-		}
-		return true
-	}) {
+	if !eventually(2*time.Second, func() bool { return fh.h.srv.DrainingConns() == 0 }) {
 		t.Fatal("old generations kept connections after the clients closed theirs")
 	}
 	fh.apply(loadYAML(rewrites+1), renameOver)
-	fh.h.srv.mu.Lock()
-	left := len(fh.h.srv.old)
-	fh.h.srv.mu.Unlock()
+	left := fh.h.srv.Generations() - 1
 	if left > 1 {
 		t.Fatalf("%d finished generations kept after a reload", left)
 	}

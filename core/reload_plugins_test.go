@@ -66,7 +66,7 @@ var (
 func track(ctx *registry.Context, kind, tag string) *lifecycle {
 	l := &lifecycle{kind: kind, name: ctx.Name, tag: tag}
 	trackedMu.Lock()
-	tracked[ctx.Metrics] = append(tracked[ctx.Metrics], l)
+	tracked[ctx.Metrics()] = append(tracked[ctx.Metrics()], l)
 	trackedMu.Unlock()
 	return l
 }

@@ -771,9 +771,9 @@ func TestReloadUnchangedPrecheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	unchanged := func(env ...string) bool {
-		h.reloadMu.Lock()
-		defer h.reloadMu.Unlock()
-		return h.source.unchanged(env)
+		h.reload.mu.Lock()
+		defer h.reload.mu.Unlock()
+		return h.reload.source.unchanged(env)
 	}
 	steps := []struct {
 		name string

@@ -24,14 +24,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchyard/switchyard/core"
+	"github.com/switchyard/switchyard/core/admin"
 	"github.com/switchyard/switchyard/core/config"
-	"github.com/switchyard/switchyard/hotreload"
 
 	_ "github.com/switchyard/switchyard/plugins/caching"
 	_ "github.com/switchyard/switchyard/plugins/compression"
@@ -149,38 +148,35 @@ func (src source) describe() string {
 
 // serve runs the host until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, o options, src source, logger *slog.Logger, stderr io.Writer) int {
-	h := core.New(core.Options{Logger: logger, Env: os.Environ(), EnableAdmin: true})
+	h := core.New(core.Options{Logger: logger, Env: os.Environ(), EnableAdmin: true, Admin: admin.Handler})
 	registerDemoHandlers(h)
 	if err := src.load(h); err != nil {
-		// The host has logged each error with its file:line and key.
+		printErrors(stderr, err)
 		fmt.Fprintf(stderr, "devserver: %s: the configuration is invalid; nothing is served\n", src.describe())
 		h.Close()
 		return 1
 	}
-	if o.watch {
-		if err := h.Watch(); err != nil {
-			logger.Warn("config watching off", "err", err)
-		}
-	}
-	if err := h.Start(o.addr); err != nil {
+	err := h.Run(ctx, core.RunOptions{Addr: o.addr, Watch: o.watch, Ready: func(h *core.Host) {
+		banner(stderr, h, src, o.watch)
+	}})
+	if err != nil {
 		fmt.Fprintln(stderr, "devserver:", err)
-		h.Close()
-		return 1
-	}
-	banner(stderr, h, src, o.watch)
-
-	hupCtx, hupStop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { hotreload.Signals(hupCtx, func(t hotreload.Trigger) { h.Reload(t) }) })
-	<-ctx.Done()
-	hupStop()
-	wg.Wait()
-	logger.Info("shutting down")
-	if err := h.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
-		logger.Error("shutdown", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// printErrors prints each error of a rejected configuration on a line of
+// its own: "file:line: key: what is wrong".
+func printErrors(w io.Writer, err error) {
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		fmt.Fprintln(w, err)
+		return
+	}
+	for _, e := range errs {
+		fmt.Fprintln(w, e)
+	}
 }
 
 // checkConfig validates a config the way serving it would (plugins built,
@@ -189,11 +185,11 @@ func serve(ctx context.Context, o options, src source, logger *slog.Logger, stde
 // ("file:line: key: what is wrong"); with print it writes the effective
 // config as YAML instead.
 func checkConfig(src source, print bool, stdout, stderr io.Writer) int {
-	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler), Env: os.Environ()})
+	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler), Env: os.Environ(), Admin: admin.Handler})
 	defer h.Close()
 	registerDemoHandlers(h)
 	if err := src.load(h); err != nil {
-		fmt.Fprintln(stderr, err)
+		printErrors(stderr, err)
 		fmt.Fprintf(stderr, "%s: invalid\n", src.describe())
 		return 1
 	}

@@ -318,10 +318,15 @@ func TestServeInvalidConfig(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	for _, want := range []string{`msg="config rejected" at=` + path + `:1 key=routez err="unknown key`, "the configuration is invalid; nothing is served"} {
+	// The errors are printed from the structured error, one per line, not
+	// logged twice.
+	for _, want := range []string{path + `:1: routez: unknown key`, "the configuration is invalid; nothing is served"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
+	}
+	if strings.Contains(errb.String(), "config rejected") {
+		t.Errorf("the start-up rejection was logged as well as printed:\n%s", errb.String())
 	}
 }
 

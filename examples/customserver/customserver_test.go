@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard/switchyard/core"
+	"github.com/switchyard/switchyard/core/admin"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -279,14 +280,14 @@ func waitVersion(t *testing.T, client *http.Client, base, old string) string {
 // The example config loads as the server loads it: every plugin built,
 // the example plugins among them.
 func TestExampleConfigLoads(t *testing.T) {
-	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler)})
+	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler), Admin: admin.Handler})
 	defer h.Close()
 	registerHandlers(h)
 	if err := h.LoadFile("config.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	types := map[string]bool{}
-	for _, info := range h.Registry().Instances() {
+	for _, info := range h.Plugins().Instances() {
 		types[info.Type] = true
 	}
 	for _, want := range []string{"requestid", "quota", "compression", "caching", "ratelimit"} {

@@ -17,7 +17,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,7 +29,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/switchyard/switchyard/core"
-	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/core/admin"
 
 	// The built-in plugins.
 	_ "github.com/switchyard/switchyard/plugins/caching"
@@ -43,10 +42,14 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(args []string, stderr io.Writer) int {
+// run serves until ctx ends and returns the exit code.
+func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("customserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "config.yaml", "config file (YAML, TOML or JSON)")
@@ -56,32 +59,13 @@ func run(args []string, stderr io.Writer) int {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	h := core.New(core.Options{Logger: logger, Env: os.Environ()})
+	h := core.New(core.Options{Logger: logger, Env: os.Environ(), Admin: admin.Handler})
 	registerHandlers(h)
-	if err := h.LoadFile(*cfgPath); err != nil {
+	err := h.Run(ctx, core.RunOptions{ConfigFile: *cfgPath, Addr: *addr, Watch: true, Ready: func(h *core.Host) {
+		logger.Info("listening", "addr", h.Addr().String(), "config", *cfgPath, "version", h.Snapshot().Version)
+	}})
+	if err != nil {
 		fmt.Fprintln(stderr, err)
-		h.Close()
-		return 1
-	}
-	if err := h.Watch(); err != nil {
-		logger.Warn("config watching off", "err", err)
-	}
-	if err := h.Start(*addr); err != nil {
-		fmt.Fprintln(stderr, "customserver:", err)
-		h.Close()
-		return 1
-	}
-	logger.Info("listening", "addr", h.Addr().String(), "config", *cfgPath, "version", h.Snapshot().Version)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	hupCtx, hupStop := context.WithCancel(context.Background())
-	go hotreload.Signals(hupCtx, func(t hotreload.Trigger) { h.Reload(t) })
-	<-ctx.Done()
-	hupStop()
-	logger.Info("shutting down")
-	if err := h.Shutdown(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
-		logger.Error("shutdown", "err", err)
 		return 1
 	}
 	return 0

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchyard/switchyard/core"
+	"github.com/switchyard/switchyard/core/admin"
 
 	_ "github.com/switchyard/switchyard/plugins/caching"
 	_ "github.com/switchyard/switchyard/plugins/compression"
@@ -154,7 +155,7 @@ func startSite(t *testing.T, content string) *site {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler), EnableAdmin: true})
+	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler), EnableAdmin: true, Admin: admin.Handler})
 	if err := h.LoadFile(path); err != nil {
 		h.Close()
 		t.Fatal(err)

@@ -124,7 +124,7 @@ func (in *Instance) buildSwitchyard(name string, env Env) error {
 		if err != nil {
 			return err
 		}
-		h.RegisterDB("items", db)
+		h.Pools().RegisterDB("items", db)
 		dh, err := DBItemHandler(db)
 		if err != nil {
 			return err

@@ -1,18 +1,20 @@
-package core
+package admin
 
 import (
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"slices"
+	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/switchyard/switchyard/clientip"
+	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
 	"github.com/switchyard/switchyard/hotreload"
-	"github.com/switchyard/switchyard/pool"
+	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -40,11 +42,31 @@ const adminTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // csrf rejects cross-origin browser requests to the admin POST routes.
 var csrf = http.NewCrossOriginProtection()
 
-// adminHandler serves {prefix}/... : the dashboard and the JSON API.
-func (h *Host) adminHandler(s *Snapshot) http.Handler {
-	prefix := s.adminPrefix
+// purger is a plugin instance whose cache the purge route can drop entries
+// of, such as the caching plugin's.
+type purger interface {
+	Purge(key, prefix string) int
+}
+
+// api serves the admin routes of one snapshot.
+type api struct {
+	h      *core.Host
+	s      *core.Snapshot
+	prefix string
+	allow  []netip.Prefix
+}
+
+// Handler returns the admin routes of the snapshot s of h: the dashboard
+// and the JSON API below server.admin.prefix. Pass it as core.Options.Admin;
+// the host calls it once for each snapshot whose server.admin.enabled is on.
+func Handler(h *core.Host, s *core.Snapshot) http.Handler {
+	adm := s.Config().Server.Admin
+	// The host has validated server.admin.allow before building the routes.
+	allow, _ := clientip.ParsePrefixes(adm.Allow)
+	a := &api{h: h, s: s, prefix: strings.TrimRight(adm.Prefix, "/"), allow: allow}
+	prefix := a.prefix
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !adminAllowed(s, r) {
+		if !a.allowed(r) {
 			handlers.JSONError(w, http.StatusForbidden, "forbidden: client address not in server.admin.allow")
 			return
 		}
@@ -56,23 +78,23 @@ func (h *Host) adminHandler(s *Snapshot) http.Handler {
 			// {prefix} alone: the page's relative links need the slash.
 			http.Redirect(w, r, prefix+"/", http.StatusMovedPermanently)
 		case "/":
-			getOnly(w, r, func() { h.serveDashboard(w, r) })
+			getOnly(w, r, func() { a.serveDashboard(w, r) })
 		case "/api/config":
-			getJSON(w, r, h.apiConfig)
+			getJSON(w, r, a.apiConfig)
 		case "/api/routes":
-			getJSON(w, r, h.apiRoutes)
+			getJSON(w, r, a.apiRoutes)
 		case "/api/plugins":
-			getJSON(w, r, h.apiPlugins)
+			getJSON(w, r, a.apiPlugins)
 		case "/api/pools":
-			getJSON(w, r, h.apiPools)
+			getJSON(w, r, a.apiPools)
 		case "/api/reloads":
-			getJSON(w, r, h.apiReloads)
+			getJSON(w, r, a.apiReloads)
 		case "/api/stats":
-			getJSON(w, r, h.apiStats)
+			getJSON(w, r, a.apiStats)
 		case "/api/reload":
-			postOnly(w, r, func() { h.apiReload(w) })
+			postOnly(w, r, func() { a.apiReload(w) })
 		case "/api/cache/purge":
-			postOnly(w, r, func() { h.apiPurge(w, r) })
+			postOnly(w, r, func() { a.apiPurge(w, r) })
 		default:
 			if name, ok := strings.CutPrefix(rest, "/assets/"); ok {
 				getOnly(w, r, func() { serveAsset(w, r, name) })
@@ -83,11 +105,11 @@ func (h *Host) adminHandler(s *Snapshot) http.Handler {
 	})
 }
 
-// adminAllowed reports whether r comes from a client inside
+// allowed reports whether r comes from a client inside
 // server.admin.allow.
-func adminAllowed(s *Snapshot, r *http.Request) bool {
-	ip := s.ips.IP(r)
-	for _, p := range s.adminAllow {
+func (a *api) allowed(r *http.Request) bool {
+	ip := a.s.ClientIP(r)
+	for _, p := range a.allow {
 		if p.Contains(ip) {
 			return true
 		}
@@ -142,8 +164,8 @@ type configView struct {
 	Config map[string]any `json:"config"`
 }
 
-func (h *Host) apiConfig() configView {
-	s := h.cur.Load()
+func (a *api) apiConfig() configView {
+	s := a.h.Snapshot()
 	if s == nil {
 		return configView{Files: []string{}, Config: map[string]any{}}
 	}
@@ -153,23 +175,23 @@ func (h *Host) apiConfig() configView {
 
 // routesView is GET {prefix}/api/routes.
 type routesView struct {
-	Version string      `json:"version"`
-	Routes  []RouteInfo `json:"routes"`
+	Version string           `json:"version"`
+	Routes  []core.RouteInfo `json:"routes"`
 	// Conditions are the named conditions of the `conditions:` block, as
 	// written (expressions as strings, structured matchers as maps).
 	Conditions map[string]any `json:"conditions"`
 }
 
-func (h *Host) apiRoutes() routesView {
-	s := h.cur.Load()
+func (a *api) apiRoutes() routesView {
+	s := a.h.Snapshot()
 	if s == nil {
-		return routesView{Routes: []RouteInfo{}, Conditions: map[string]any{}}
+		return routesView{Routes: []core.RouteInfo{}, Conditions: map[string]any{}}
 	}
 	conds := config.Redact(s.Config().Conditions)
 	if conds == nil {
 		conds = map[string]any{}
 	}
-	return routesView{Version: s.Version, Routes: nonNil(s.routes), Conditions: conds}
+	return routesView{Version: s.Version, Routes: nonNil(s.Routes()), Conditions: conds}
 }
 
 // pluginsView is GET {prefix}/api/plugins.
@@ -179,12 +201,12 @@ type pluginsView struct {
 	Types []string `json:"types"`
 	// Instances are the live instances (used by the serving snapshot) and
 	// the warm ones (retired, kept for reuse), each with its Stats.
-	Instances []registry.InstanceInfo `json:"instances"`
+	Instances []instances.Info `json:"instances"`
 }
 
-func (h *Host) apiPlugins() pluginsView {
-	v := pluginsView{Types: registry.Types(), Instances: nonNil(h.reg.Instances())}
-	if s := h.cur.Load(); s != nil {
+func (a *api) apiPlugins() pluginsView {
+	v := pluginsView{Types: registry.Types(), Instances: nonNil(a.h.Plugins().Instances())}
+	if s := a.h.Snapshot(); s != nil {
 		v.Version = s.Version
 	}
 	return v
@@ -211,22 +233,8 @@ type poolsView struct {
 	Pools map[string]poolView `json:"pools"`
 }
 
-func (h *Host) poolStatsNow() map[string]pool.Stats {
-	h.poolsMu.Lock()
-	srcs := make(map[string]pool.StatsSource, len(h.pools))
-	for n, src := range h.pools {
-		srcs[n] = src
-	}
-	h.poolsMu.Unlock()
-	out := make(map[string]pool.Stats, len(srcs))
-	for n, src := range srcs {
-		out[n] = src.Stats()
-	}
-	return out
-}
-
-func (h *Host) apiPools() poolsView {
-	stats := h.poolStatsNow()
+func (a *api) apiPools() poolsView {
+	stats := a.h.Pools().Stats()
 	v := poolsView{Pools: make(map[string]poolView, len(stats))}
 	for n, st := range stats {
 		v.Pools[n] = poolView(st)
@@ -260,13 +268,13 @@ type reloadsView struct {
 	Reloads []reloadRecord `json:"reloads"`
 }
 
-func (h *Host) apiReloads() reloadsView {
-	hist := h.History()
+func (a *api) apiReloads() reloadsView {
+	hist := a.h.History()
 	v := reloadsView{Reloads: make([]reloadRecord, len(hist))}
 	for i, r := range hist {
 		v.Reloads[i] = reloadJSON(r)
 	}
-	if s := h.cur.Load(); s != nil {
+	if s := a.h.Snapshot(); s != nil {
 		v.Version = s.Version
 	}
 	return v
@@ -274,8 +282,8 @@ func (h *Host) apiReloads() reloadsView {
 
 // apiReload answers POST {prefix}/api/reload: 200 with the result, or 422
 // with the result and its error when the configuration was rejected.
-func (h *Host) apiReload(w http.ResponseWriter) {
-	res := h.Reload(hotreload.TriggerAdmin)
+func (a *api) apiReload(w http.ResponseWriter) {
+	res := a.h.Reload(hotreload.TriggerAdmin)
 	code := http.StatusOK
 	if !res.Success {
 		code = http.StatusUnprocessableEntity
@@ -303,7 +311,7 @@ type purgeView struct {
 
 // apiPurge answers POST {prefix}/api/cache/purge with {"prefix": "/api/"}
 // or {"key": "..."}, optionally {"plugin": "name"} to purge one cache only.
-func (h *Host) apiPurge(w http.ResponseWriter, r *http.Request) {
+func (a *api) apiPurge(w http.ResponseWriter, r *http.Request) {
 	var req purgeRequest
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
@@ -321,11 +329,11 @@ func (h *Host) apiPurge(w http.ResponseWriter, r *http.Request) {
 	}
 	v := purgeView{Plugins: map[string]int{}}
 	found := false
-	h.reg.Each(func(name, _ string, inst registry.Instance) {
+	a.h.Plugins().Each(func(name, _ string, inst registry.Instance) {
 		if req.Plugin != "" && req.Plugin != name {
 			return
 		}
-		if p, ok := inst.(registry.Purger); ok {
+		if p, ok := inst.(purger); ok {
 			found = true
 			n := p.Purge(req.Key, req.Prefix)
 			v.Plugins[name] += n
@@ -349,22 +357,12 @@ func nonNil[T any](s []T) []T {
 }
 
 // latestReload returns the newest entry of the reload history.
-func (h *Host) latestReload() (hotreload.Result, bool) {
-	hist := h.History()
+func (a *api) latestReload() (hotreload.Result, bool) {
+	hist := a.h.History()
 	if len(hist) == 0 {
 		return hotreload.Result{}, false
 	}
 	return hist[0], true
-}
-
-// sortedKeys returns the keys of m in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // timeOrZero formats t for the API, or "" for the zero time.

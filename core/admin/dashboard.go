@@ -1,4 +1,4 @@
-package core
+package admin
 
 import (
 	"bytes"
@@ -6,17 +6,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
 	"path"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
 	"github.com/switchyard/switchyard/hotreload"
@@ -44,10 +47,9 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; c
 	"img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // serveDashboard renders the page.
-func (h *Host) serveDashboard(w http.ResponseWriter, r *http.Request) {
+func (a *api) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, h.dashboardData()); err != nil {
-		h.log.Error("rendering the dashboard", "err", err)
+	if err := pageTemplate.Execute(&buf, a.dashboardData()); err != nil {
 		handlers.JSONError(w, http.StatusInternalServerError, "internal server error")
 		return
 	}
@@ -107,7 +109,7 @@ type routeItem struct {
 	Pattern string // the chi pattern, when presets expanded it
 	Methods string
 	Handler string
-	Chain   []LinkInfo
+	Chain   []core.LinkInfo
 }
 
 type conditionItem struct{ Name, Source string }
@@ -150,16 +152,16 @@ type statItem struct {
 	HasMeter bool
 }
 
-func (h *Host) dashboardData() pageData {
+func (a *api) dashboardData() pageData {
 	d := pageData{Types: registry.Types()}
-	s := h.cur.Load()
+	s := a.h.Snapshot()
 	if s != nil {
-		d.Prefix = s.adminPrefix
+		d.Prefix = a.prefix
 		d.Version = s.Version
 		d.Built = localTime(s.Built)
 		d.Files = s.Loaded.Files
 		d.Config = configYAML(s.Loaded.Raw)
-		for _, rt := range s.routes {
+		for _, rt := range s.Routes() {
 			ri := routeItem{Path: rt.Path, Methods: "any", Handler: rt.Handler, Chain: rt.Chain}
 			if rt.Pattern != rt.Path {
 				ri.Pattern = rt.Pattern
@@ -170,23 +172,23 @@ func (h *Host) dashboardData() pageData {
 			d.Routes = append(d.Routes, ri)
 		}
 		conds := s.Config().Conditions
-		for _, name := range sortedKeys(conds) {
+		for _, name := range slices.Sorted(maps.Keys(conds)) {
 			d.Conditions = append(d.Conditions, conditionItem{Name: name, Source: conditionSource(conds[name])})
 		}
 	}
-	for _, inst := range h.reg.Instances() {
+	for _, inst := range a.h.Plugins().Instances() {
 		head, rest := formatStats(inst.Stats)
 		d.Plugins = append(d.Plugins, pluginItem{Name: inst.Name, Type: inst.Type, Live: inst.Live, Refs: inst.Refs,
 			Built: localTime(inst.Built), Hash: inst.Hash, Headline: head, Details: rest})
 	}
-	stats := h.poolStatsNow()
-	for _, name := range sortedKeys(stats) {
+	stats := a.h.Pools().Stats()
+	for _, name := range slices.Sorted(maps.Keys(stats)) {
 		d.Pools = append(d.Pools, poolItem{Name: name, Stats: stats[name]})
 	}
-	for _, r := range h.History() {
+	for _, r := range a.h.History() {
 		d.Reloads = append(d.Reloads, newReloadItem(r))
 	}
-	if last, ok := h.latestReload(); ok {
+	if last, ok := a.latestReload(); ok {
 		d.LastReload = timeOrZero(last.Time)
 		if !last.Success {
 			d.Alert = &d.Reloads[0]
@@ -298,7 +300,7 @@ func formatStats(st map[string]any) (headline, details []statItem) {
 		}
 		headline = append(headline, it)
 	}
-	for _, key := range sortedKeys(st) {
+	for _, key := range slices.Sorted(maps.Keys(st)) {
 		if !used[key] {
 			details = append(details, statItem{Label: strings.ReplaceAll(key, "_", " "), Value: formatValue(st[key])})
 		}
@@ -352,7 +354,7 @@ func formatValue(v any) string {
 			m[fmt.Sprint(it.Key().Interface())] = it.Value().Interface()
 		}
 		parts := make([]string, 0, len(m))
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			parts = append(parts, k+" "+formatValue(m[k]))
 		}
 		return strings.Join(parts, ", ")

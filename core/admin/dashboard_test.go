@@ -1,4 +1,4 @@
-package core
+package admin
 
 import (
 	"html"
@@ -34,7 +34,7 @@ func TestDashboardPage(t *testing.T) {
 		"responses</dt><dd>br 1, gzip 3", "store</dt><dd>memory", // other stats, generically
 		`id="pools"`, "thread", // pools
 		`id="chart-rps"`, `id="chart-latency"`, // the chart
-		"No reloads since the host started.",
+		"start", "applied", // the first load, in the history
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

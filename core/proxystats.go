@@ -14,39 +14,6 @@ import (
 	"github.com/switchyard/switchyard/pool"
 )
 
-// routingCacheNotice is logged when a configuration asks for the
-// route-match cache: measured against chi's radix tree the cache does not
-// win, so the host routes with the tree alone (docs/performance.md has the
-// figures).
-const routingCacheNotice = "performance.routing.cache_size and pattern_cache have no effect: chi's radix tree is faster than a match cache (see docs/performance.md)"
-
-// noteRoutingCache logs routingCacheNotice once per load that asks for the
-// cache: the first load, and any reload that changes the two keys.
-func (h *Host) noteRoutingCache(cur *Snapshot, cfg *config.Config) {
-	rc := cfg.Performance.Routing
-	if !rc.PatternCache || rc.CacheSize <= 0 {
-		return
-	}
-	if cur != nil {
-		was := cur.Loaded.Config.Performance.Routing
-		if was.PatternCache == rc.PatternCache && was.CacheSize == rc.CacheSize {
-			return
-		}
-	}
-	h.log.Info(routingCacheNotice, "cache_size", rc.CacheSize, "pattern_cache", rc.PatternCache)
-}
-
-// ProxyTransport returns the transport that the proxy routes of the serving
-// configuration use (performance.memory.connection_pool), or nil before the
-// first load. A reload that changes the connection pool builds a new one;
-// the old one closes its idle connections once its last request is done.
-func (h *Host) ProxyTransport() *http.Transport {
-	if s := h.cur.Load(); s != nil {
-		return s.transport
-	}
-	return nil
-}
-
 // proxyStats accounts for the connections of every proxy transport the host
 // has built, exported as the pool "proxy": InUse requests in flight to an
 // upstream (each holds a connection), Idle connections open and not in use,

@@ -1,7 +1,8 @@
-package core
+package admin
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -117,13 +120,13 @@ const (
 
 // newAdminHost serves yaml from a file in a temporary directory, with the
 // reload runner started, and returns the host and the file's path.
-func newAdminHost(t *testing.T, yaml string) (*Host, string) {
+func newAdminHost(t *testing.T, yaml string) (*core.Host, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "switchyard.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := New(Options{Logger: quietLogger()})
+	h := core.New(core.Options{Logger: quietLogger(), Admin: Handler})
 	if err := h.LoadFile(path); err != nil {
 		h.Close()
 		t.Fatalf("load: %v", err)
@@ -249,8 +252,8 @@ func TestAdminCrossOriginPostRefused(t *testing.T) {
 			t.Errorf("%s same-origin: %d %s", path, rec.Code, rec.Body)
 		}
 	}
-	if len(h.History()) != 1 {
-		t.Errorf("history has %d entries, want the one same-origin reload", len(h.History()))
+	if len(h.History()) != 2 {
+		t.Errorf("history has %d entries, want the first load and the one same-origin reload", len(h.History()))
 	}
 }
 
@@ -314,7 +317,7 @@ func TestAdminPluginsAndPools(t *testing.T) {
 			t.Errorf("types %v lack %s", v.Types, typ)
 		}
 	}
-	byName := map[string]registry.InstanceInfo{}
+	byName := map[string]instances.Info{}
 	for _, in := range v.Instances {
 		byName[in.Name] = in
 	}
@@ -377,7 +380,7 @@ func TestAdminPurge(t *testing.T) {
 			for n, want := range tt.left {
 				c := fakeCacheNamed(n)
 				c.mu.Lock()
-				got := sortedKeys(c.entries)
+				got := slices.Sorted(maps.Keys(c.entries))
 				c.mu.Unlock()
 				if !slices.Equal(got, want) && (len(got) != 0 || len(want) != 0) {
 					t.Errorf("%s keeps %v, want %v", n, got, want)
@@ -428,10 +431,13 @@ func TestAdminReloadAndHistory(t *testing.T) {
 	h.Reload(hotreload.TriggerFile)
 
 	v := decode[reloadsView](t, admin(h, "GET", "/_sy/api/reloads", "", allowedPeer), 200)
-	if v.Version != ok.Version || len(v.Reloads) != 3 {
+	if v.Version != ok.Version || len(v.Reloads) != 4 {
 		t.Fatalf("history %+v", v)
 	}
-	skipped, failed, applied := v.Reloads[0], v.Reloads[1], v.Reloads[2]
+	skipped, failed, applied, start := v.Reloads[0], v.Reloads[1], v.Reloads[2], v.Reloads[3]
+	if start.Trigger != "start" || !start.Success || start.Version != first {
+		t.Errorf("oldest %+v, want the first load", start)
+	}
 	if !skipped.Skipped || skipped.Repeats != 1 || skipped.Trigger != "file" || skipped.Error != rej.Error {
 		t.Errorf("newest %+v, want one skipped file entry repeated once, still failing", skipped)
 	}
@@ -439,7 +445,7 @@ func TestAdminReloadAndHistory(t *testing.T) {
 		t.Errorf("second %+v, want the rejection with its full error", failed)
 	}
 	if !applied.Success || applied.Version != ok.Version || len(applied.Changes.RoutesAdded) != 1 {
-		t.Errorf("oldest %+v", applied)
+		t.Errorf("third %+v", applied)
 	}
 	for _, r := range v.Reloads {
 		if _, err := time.Parse(adminTimeFormat, r.Time); err != nil {
@@ -477,8 +483,8 @@ func TestAdminStats(t *testing.T) {
 	if v.Latency.P50MS <= 0 || v.Latency.P50MS > v.Latency.P99MS {
 		t.Errorf("p50 %v p99 %v", v.Latency.P50MS, v.Latency.P99MS)
 	}
-	if v.Reloads != 0 {
-		t.Errorf("reloads %d, want 0", v.Reloads)
+	if v.Reloads != 1 || !v.LastReloadOK {
+		t.Errorf("reloads %d (last ok %v), want the first load alone", v.Reloads, v.LastReloadOK)
 	}
 }
 

@@ -1,4 +1,4 @@
-package core
+package admin
 
 import (
 	"math"
@@ -67,12 +67,12 @@ type bucketView struct {
 	Count uint64  `json:"count"`
 }
 
-func (h *Host) apiStats() statsView {
+func (a *api) apiStats() statsView {
 	v := statsView{Time: float64(time.Now().UnixMilli()) / 1000, Latency: latencyView{Buckets: []bucketView{}}}
-	if s := h.cur.Load(); s != nil {
+	if s := a.h.Snapshot(); s != nil {
 		v.Version = s.Version
 	}
-	hist := h.History()
+	hist := a.h.History()
 	v.Reloads = len(hist)
 	if len(hist) > 0 {
 		v.LastReload = timeOrZero(hist[0].Time)
@@ -80,7 +80,7 @@ func (h *Host) apiStats() statsView {
 	}
 	// Gather returns what it could collect along with any error; a
 	// collector failing elsewhere must not blank the dashboard.
-	mfs, _ := h.metrics.reg.Gather()
+	mfs, _ := a.h.Metrics().Gather()
 	for _, mf := range mfs {
 		switch mf.GetName() {
 		case requestsFamily:

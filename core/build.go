@@ -1,0 +1,310 @@
+package core
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/switchyard/switchyard/clientip"
+	"github.com/switchyard/switchyard/conditions"
+	"github.com/switchyard/switchyard/core/config"
+	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/internal/drain"
+	"github.com/switchyard/switchyard/internal/instances"
+)
+
+// builder assembles a Snapshot; on any error everything it made is undone.
+type builder struct {
+	h    *Host
+	l    *config.Loaded
+	cfg  *config.Config
+	snap *Snapshot
+	errs []error
+	// finals holds each route's handler, by route index, as router built
+	// it: a fast path serves the same one.
+	finals []http.Handler
+}
+
+func (b *builder) fail(key string, err error) {
+	b.errs = append(b.errs, keyed(key, err))
+}
+
+// keyed is err placed at the config key path key.
+func keyed(key string, err error) *config.Error {
+	return &config.Error{Key: key, Msg: err.Error()}
+}
+
+// build makes a complete snapshot of h from l, reusing what it can of cur,
+// without touching what is serving. On error everything it made is undone
+// and the error is config.Errors.
+func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
+	cfg := l.Config
+	b := &builder{h: h, l: l, cfg: cfg}
+	s = &Snapshot{Version: l.Version, Loaded: l, Built: time.Now(), gate: drain.New()}
+	b.snap = s
+	defer func() {
+		if err != nil {
+			if s.plugins != nil {
+				s.plugins.Discard() // never served: close what this build made
+			}
+			s.release()
+			err = l.Annotate(err)
+		}
+	}()
+
+	prefixes, perr := clientip.ParsePrefixes(cfg.Server.TrustedProxies)
+	if perr != nil {
+		return s, keyed("server.trusted_proxies", perr)
+	}
+	s.ips = clientip.New(prefixes)
+	if _, perr := clientip.ParsePrefixes(cfg.Server.Admin.Allow); perr != nil {
+		return s, keyed("server.admin.allow", perr)
+	}
+	if cfg.Server.Admin.Enabled && h.opts.Admin == nil {
+		return s, keyed("server.admin.enabled", errors.New("this binary serves no admin API (core.Options.Admin is not set)"))
+	}
+	s.maxBody = int64(cfg.Server.MaxBodyBytes)
+	s.maxReqs = int64(cfg.Performance.Network.HTTP.MaxRequests)
+	s.closeAll = !cfg.Performance.Network.HTTP.Pipeline
+
+	// Conditions: the result cache survives a reload that keeps its settings.
+	cs := cfg.Performance.Middleware.Conditions
+	if cur != nil && cur.condCache != nil && cur.Loaded.Config.Performance.Middleware.Conditions == cs {
+		s.condCache = cur.condCache // ownership moves at the swap (see Host.commit)
+	} else if cs.CacheSize > 0 {
+		cache, cerr := conditions.NewCache(cs.CacheSize, cs.TTL, h.metrics.condHits, h.metrics.condMiss)
+		if cerr != nil {
+			return s, keyed("performance.middleware.conditions", cerr)
+		}
+		s.condCache, s.ownsCondCache = cache, true
+	}
+	comp, cerr := conditions.NewCompiler(cfg.Conditions, conditions.Options{ClientIP: h.ClientIP, Cache: s.condCache})
+	if cerr != nil {
+		return s, cerr
+	}
+	s.conds = comp
+
+	// Transport for proxies: a new one only when the pool settings changed.
+	cp := cfg.Performance.Memory.ConnectionPool
+	if cur != nil && cur.transport != nil && cur.Loaded.Config.Performance.Memory.ConnectionPool == cp {
+		s.transport = cur.transport // ownership moves at the swap (see Host.commit)
+	} else {
+		s.transport, s.ownsTransport = h.pools.proxies.newProxyTransport(cp), true
+	}
+
+	// Plugins through the registry: unchanged instances come back as they are.
+	set, berr := h.plugins.Build(&services{h: h, conds: comp}, instances.Specs(cfg.Plugins), l.Sections())
+	if berr != nil {
+		return s, berr
+	}
+	s.plugins = set
+
+	b.router()
+	s.fast = b.fastPaths()
+	if len(b.errs) > 0 {
+		return s, errors.Join(b.errs...)
+	}
+	b.noteRoutingCache(cur)
+	return s, nil
+}
+
+// instrument records the metrics of route around next.
+func (b *builder) instrument(route string, next http.Handler) http.Handler {
+	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects}
+}
+
+// routingCacheNotice is logged when a configuration asks for the
+// route-match cache: measured against chi's radix tree the cache does not
+// win, so the host routes with the tree alone (docs/performance.md has the
+// figures).
+const routingCacheNotice = "performance.routing.cache_size and pattern_cache have no effect: chi's radix tree is faster than a match cache (see docs/performance.md)"
+
+// noteRoutingCache logs routingCacheNotice once per load that asks for the
+// cache: the first load, and any reload that changes the two keys.
+func (b *builder) noteRoutingCache(cur *Snapshot) {
+	rc := b.cfg.Performance.Routing
+	if !rc.PatternCache || rc.CacheSize <= 0 {
+		return
+	}
+	if cur != nil {
+		was := cur.Loaded.Config.Performance.Routing
+		if was.PatternCache == rc.PatternCache && was.CacheSize == rc.CacheSize {
+			return
+		}
+	}
+	b.h.log.Info(routingCacheNotice, "cache_size", rc.CacheSize, "pattern_cache", rc.PatternCache)
+}
+
+// compileLinks turns config links into compiled links.
+func (b *builder) compileLinks(prefix string, links []config.Link, global bool, infos *[]LinkInfo) []link {
+	out := make([]link, 0, len(links))
+	for i, l := range links {
+		key := fmt.Sprintf("%s[%d]", prefix, i)
+		inst, ok := b.snap.plugins.Get(l.Use)
+		if !ok {
+			b.fail(key+".use", fmt.Errorf("undefined plugin %q", l.Use))
+			continue
+		}
+		lk := link{name: l.Use, inst: inst}
+		if l.When != nil && l.When != "" {
+			c, err := b.snap.conds.Compile(key+".when", l.When)
+			if err != nil {
+				b.errs = append(b.errs, err)
+				continue
+			}
+			lk.cond, lk.source = c, c.String()
+		}
+		out = append(out, lk)
+		typ, _ := b.cfg.Plugins[l.Use]["type"].(string)
+		*infos = append(*infos, LinkInfo{Plugin: l.Use, Type: typ, When: lk.source, Global: global})
+	}
+	return out
+}
+
+// router builds the chi router of the snapshot, with every chain composed.
+func (b *builder) router() {
+	h, s, cfg := b.h, b.snap, b.cfg
+	mux := chi.NewMux()
+	b.finals = make([]http.Handler, len(cfg.Routes))
+	var globalInfo []LinkInfo
+	global := b.compileLinks("middleware", cfg.Middleware, true, &globalInfo)
+
+	mux.NotFound(b.instrument("unmatched", compose(global, http.HandlerFunc(notFound), h.metrics.panics, h.log)).ServeHTTP)
+	mux.MethodNotAllowed(b.instrument("unmatched", compose(global, methodNotAllowed(mux), h.metrics.panics, h.log)).ServeHTTP)
+
+	for i, rt := range cfg.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		pattern, err := config.ExpandPattern(rt.Path)
+		if err != nil {
+			b.fail(key+".path", err)
+			continue
+		}
+		final, name, err := b.handler(key+".handler", rt.Handler)
+		if err != nil {
+			b.errs = append(b.errs, err)
+			continue
+		}
+		b.finals[i] = final
+		info := RouteInfo{Path: rt.Path, Pattern: pattern, Methods: rt.Methods, Handler: name, config: routeJSON(rt)}
+		var links []link
+		if !rt.SkipGlobal {
+			links = append(links, global...)
+			info.Chain = append(info.Chain, globalInfo...)
+		}
+		links = append(links, b.compileLinks(key+".middleware", rt.Middleware, false, &info.Chain)...)
+		var endpoint http.Handler
+		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 {
+			endpoint = &direct{rm: h.metrics.route(rt.Path), h: ss, maxBody: s.maxBody}
+		} else {
+			endpoint = b.instrument(rt.Path, handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log)))
+		}
+		if err := safeRoute(func() {
+			methods := routeMethods(rt.Methods)
+			if len(methods) == 0 {
+				mux.Handle(pattern, endpoint)
+				return
+			}
+			for _, m := range methods {
+				mux.Method(m, pattern, endpoint)
+			}
+		}); err != nil {
+			b.fail(key+".path", err)
+			continue
+		}
+		s.routes = append(s.routes, info)
+	}
+	s.router = mux
+}
+
+// routeMethods returns the methods a route is registered for: HEAD comes
+// with GET, as net/http's ServeMux does.
+func routeMethods(ms []string) []string {
+	out := make([]string, 0, len(ms)+1)
+	for _, m := range ms {
+		out = append(out, strings.ToUpper(m))
+	}
+	if slices.Contains(out, http.MethodGet) && !slices.Contains(out, http.MethodHead) {
+		out = append(out, http.MethodHead)
+	}
+	return out
+}
+
+// safeRoute turns chi's setup panics (a pattern the validator let through)
+// into an error: a bad edit must never take the host down.
+func safeRoute(fn func()) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("invalid route: %v", p)
+		}
+	}()
+	fn()
+	return nil
+}
+
+// handler builds a route's handler.
+func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, error) {
+	switch {
+	case hc.Respond != nil:
+		h, err := handlers.Respond(*hc.Respond)
+		if err != nil {
+			return nil, "", keyed(key+".respond", err)
+		}
+		return h, "respond", nil
+	case hc.Static != nil:
+		h, err := handlers.Static(hc.Static.Root)
+		if err != nil {
+			return nil, "", keyed(key+".static.root", err)
+		}
+		b.snap.closers = append(b.snap.closers, h)
+		return h, "static", nil
+	case hc.Proxy != nil:
+		ips := b.snap.ips
+		h, err := handlers.Proxy(hc.Proxy.Upstream, b.h.pools.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize), b.h.log,
+			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }))
+		if err != nil {
+			return nil, "", keyed(key+".proxy.upstream", err)
+		}
+		return h, "proxy " + hc.Proxy.Upstream, nil
+	case hc.Name != "":
+		h, names := b.h.goHandler(hc.Name)
+		if h == nil {
+			return nil, "", keyed(key, fmt.Errorf("no handler registered in Go code under %q (registered: %v)", hc.Name, names))
+		}
+		return h, hc.Name, nil
+	}
+	return nil, "", keyed(key, errors.New("expected one of respond, static, proxy or a registered handler name"))
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	handlers.JSONError(w, http.StatusNotFound, "not found")
+}
+
+// methodNotAllowed answers 405 with the Allow header listing the methods
+// that the path does match.
+func methodNotAllowed(mux *chi.Mux) http.Handler {
+	all := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range all {
+			if mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
+				w.Header().Add("Allow", m)
+			}
+		}
+		handlers.JSONError(w, http.StatusMethodNotAllowed, "method not allowed")
+	})
+}
+
+// routeJSON renders a route's config canonically (pointers followed).
+func routeJSON(rt config.Route) string {
+	b, err := json.Marshal(rt)
+	if err != nil {
+		return fmt.Sprint(err)
+	}
+	return string(b)
+}
