@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/hotreload"
 )
 
@@ -152,4 +153,28 @@ func (h *Host) Run(ctx context.Context, opts RunOptions) error {
 		return err
 	}
 	return nil
+}
+
+// Check validates a candidate configuration as a reload would (parse,
+// defaults, plugins built, conditions compiled, routes checked) without
+// applying it, and returns what applying it would change. name picks the
+// format and names the document in errors; includes resolve relative to
+// dir. The error is config.Errors. Nothing serving is touched.
+func (h *Host) Check(name string, data []byte, dir string) (hotreload.Changes, error) {
+	l, err := config.LoadBytes(name, data, dir, h.opts.Env)
+	if err != nil {
+		return hotreload.Changes{}, err
+	}
+	if h.opts.EnableAdmin {
+		l.Config.Server.Admin.Enabled = true
+	}
+	cur := h.cur.Load()
+	s, err := build(h, l, cur)
+	if err != nil {
+		return hotreload.Changes{}, err
+	}
+	changes := diff(cur, s)
+	s.plugins.Discard()
+	s.release()
+	return changes, nil
 }

@@ -1,0 +1,173 @@
+package core
+
+import (
+	"errors"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchyard/switchyard/core/config"
+	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/internal/wait"
+	"github.com/switchyard/switchyard/registry"
+)
+
+// background is a test plugin type that runs a goroutine for the life of
+// its instance, as a plugin with a refresher or a flusher does, and holds
+// each request until its gate opens.
+type backgroundConfig struct {
+	Tag string `koanf:"tag"`
+}
+
+type background struct {
+	stopped  chan struct{} // closed by the goroutine when ctx ends
+	inflight atomic.Int64
+	gate     chan struct{}
+}
+
+func (b *background) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b.inflight.Add(1)
+		defer b.inflight.Add(-1)
+		<-b.gate
+		next.ServeHTTP(w, r)
+	})
+}
+
+var (
+	backgroundsMu sync.Mutex
+	backgrounds   = map[string]*background{}
+)
+
+func init() {
+	registry.Register("background", func(ctx *registry.Context, cfg *backgroundConfig) (registry.Instance, error) {
+		b := &background{stopped: make(chan struct{}), gate: make(chan struct{})}
+		go func() {
+			<-ctx.Done()
+			close(b.stopped)
+		}()
+		backgroundsMu.Lock()
+		backgrounds[cfg.Tag] = b
+		backgroundsMu.Unlock()
+		return b, nil
+	})
+}
+
+func backgroundTagged(tag string) *background {
+	backgroundsMu.Lock()
+	defer backgroundsMu.Unlock()
+	return backgrounds[tag]
+}
+
+func backgroundYAML(tag string) string {
+	return "performance: {middleware: {registry: {ttl: 1h}}}\nplugins:\n  bg: {type: background, tag: " + tag +
+		"}\nroutes:\n  - path: /bg\n    middleware: [{use: bg}]\n    handler: {respond: {body: ok}}\n"
+}
+
+// A retired instance's context ends once its last in-flight request has
+// finished, even though the instance stays warm for the registry ttl: its
+// background work stops then.
+func TestRetiredInstanceContextDone(t *testing.T) {
+	h := newHost(t, backgroundYAML("a"))
+	a := backgroundTagged("a")
+	done := make(chan int)
+	go func() { done <- do(h, "GET", "/bg").Code }()
+	wait.For(t, "the request to reach the plugin", func() bool { return a.inflight.Load() == 1 })
+
+	if err := h.LoadBytes("test.yaml", []byte(backgroundYAML("b")), t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	close(backgroundTagged("b").gate)
+	select {
+	case <-a.stopped:
+		t.Fatal("the retired instance's context ended while a request was in flight on it")
+	default:
+	}
+	close(a.gate)
+	if code := <-done; code != 200 {
+		t.Fatalf("in-flight request = %d", code)
+	}
+	select {
+	case <-a.stopped:
+	case <-time.After(time.Second):
+		t.Fatal("the retired instance's context was not done within 1 s of its last request")
+	}
+	select {
+	case <-backgroundTagged("b").stopped:
+		t.Fatal("the serving instance's context ended")
+	default:
+	}
+}
+
+// errors.As reaches the keyed config errors from LoadFile, Reload and the
+// history, with file, line and key.
+func TestReloadErrorsStayStructured(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	const good = "routes:\n  - path: /a\n    handler: {respond: {body: a}}\n"
+	const bad = "routes:\n  - path: /a\n    handler: {respond: {body: a, colour: red}}\n"
+	writeFile(t, path, bad)
+	h := New(Options{Logger: quietLogger()})
+	defer h.Close()
+
+	check := func(where string, err error) {
+		t.Helper()
+		var errs config.Errors
+		if !errors.As(err, &errs) || len(errs) != 1 {
+			t.Fatalf("%s: %v (%T) is not config.Errors with one error", where, err, err)
+		}
+		var e *config.Error
+		if !errors.As(err, &e) || e.File != path || e.Line != 3 || e.Key != "routes[0].handler.respond.colour" {
+			t.Fatalf("%s: error %+v, want %s line 3 routes[0].handler.respond.colour", where, e, path)
+		}
+	}
+	check("LoadFile", h.LoadFile(path))
+
+	writeFile(t, path, good)
+	if err := h.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, bad)
+	res := h.Reload(hotreload.TriggerSignal)
+	if res.Success {
+		t.Fatal("bad config applied")
+	}
+	check("Reload", res.Err)
+	hist := h.History()
+	if len(hist) != 3 || hist[0].Trigger != hotreload.TriggerSignal || hist[2].Trigger != hotreload.TriggerStart {
+		t.Fatalf("history %+v, want the failed first load, the good one and the failed reload", hist)
+	}
+	check("history", hist[0].Err)
+	check("history of the first load", hist[2].Err)
+}
+
+// Check validates a candidate without applying it and says what it would
+// change; a bad candidate gets config.Errors; nothing serving changes.
+func TestCheckCandidate(t *testing.T) {
+	h := newHost(t, basicYAML)
+	before := h.Snapshot()
+	c := lastCounter("counter")
+	changes, err := h.Check("candidate.yaml", []byte(strings.Replace(basicYAML, "routes:\n", "routes:\n  - path: /extra\n    handler: {respond: {body: x}}\n", 1)), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(changes.RoutesAdded, []string{"/extra"}) {
+		t.Errorf("changes %+v, want /extra added", changes)
+	}
+	if h.Snapshot() != before || len(h.History()) != 1 || c.closed.Load() != 0 {
+		t.Fatal("Check changed what serves, the history or a live instance")
+	}
+	if code := do(h, "GET", "/extra").Code; code != 404 {
+		t.Fatalf("GET /extra after Check = %d, want 404", code)
+	}
+	_, err = h.Check("candidate.yaml", []byte("routez: []\n"), t.TempDir())
+	var errs config.Errors
+	if !errors.As(err, &errs) || errs[0].Key != "routez" {
+		t.Fatalf("bad candidate: %v", err)
+	}
+}
