@@ -11,9 +11,16 @@ vet:
 race:
 	$(GO) test -race -timeout 20m ./...
 
+# lint: formatting, vet, and staticcheck's default checks plus ST1000
+# (every package has a package comment). staticcheck is installed on demand.
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) env GOPATH)/bin/staticcheck)
+
 lint:
 	gofmt -l . | (! grep .)
-	staticcheck ./...
+	$(GO) vet ./...
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$(STATICCHECK) -checks default,ST1000 ./...
+	$(GO) mod tidy -diff
 
 bench:
 	$(GO) run ./cmd/bench suite -short
