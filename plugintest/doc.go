@@ -36,8 +36,8 @@
 //     replaces it);
 //   - CompileCondition and CompileExpr from package conditions, with the
 //     named conditions of [WithConditions];
-//   - Defaults, the performance.response defaults of a host with no
-//     performance block ([WithDefaults] replaces them);
+//   - the type's host section (performance.response.TYPE) handed to the
+//     config's SetDefaults: empty, or what [WithHostSection] gives;
 //   - Logger, whose records [Instance.Logs] returns.
 //
 // # Serving

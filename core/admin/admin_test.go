@@ -22,7 +22,7 @@ import (
 	"github.com/switchyard/switchyard/registry"
 )
 
-// fakecache is a test plugin type that implements registry.Purger and
+// fakecache is a test plugin type that implements the purge interface and
 // registry.StatsReporter, standing in for a caching plugin.
 type fakeCacheConfig struct {
 	// Entries are the cache keys the instance starts with.
