@@ -2,7 +2,10 @@ package scenario
 
 import (
 	"bytes"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +55,41 @@ func chiRouted() http.Handler {
 		r.Method(http.MethodHead, routedPattern(k), h)
 	}
 	return r
+}
+
+// chiProxy is the proxy baseline as a chi user writes it: an
+// httputil.ReverseProxy to upstream with a transport tuned for the load (as
+// many idle connections kept per host as may be busy), mounted on chi.
+func chiProxy(upstream string) http.Handler {
+	target, err := url.Parse(upstream)
+	if err != nil {
+		panic("proxy baseline: " + err.Error())
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        0,
+		MaxIdleConnsPerHost: 100,
+		MaxConnsPerHost:     100,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	r := chi.NewRouter()
+	r.Method(http.MethodGet, "/hello", rp)
+	return r
+}
+
+// upstreamBody is what the proxy scenario's upstream answers.
+var upstreamBody = []byte(`{"message":"Hello, World!"}` + "\n")
+
+// UpstreamHandler is the proxy scenario's upstream: a bare net/http
+// handler writing a small JSON document.
+func UpstreamHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		_, _ = w.Write(upstreamBody)
+	})
 }
 
 // chiCached is the cached-path baseline: chi serving the document from memory.

@@ -96,6 +96,8 @@ routes:
 `)
 	case Full:
 		b.WriteString(fullStack)
+	case Proxy:
+		return ProxyConfig("http://127.0.0.1:9"), nil
 	case Reload:
 		// Each rewrite must reach the host quickly: a short debounce, so
 		// that ten writes a second make ten reloads.
@@ -112,6 +114,17 @@ routes:
 		return nil, fmt.Errorf("unknown scenario %q (have %s)", name, strings.Join(Names(), ", "))
 	}
 	return []byte(b.String()), nil
+}
+
+// ProxyConfig is the proxy scenario's config: one `proxy` route to
+// upstream, with the default connection pool.
+func ProxyConfig(upstream string) []byte {
+	return []byte(common + fmt.Sprintf(`routes:
+  - path: /hello
+    methods: [GET]
+    handler:
+      proxy: {upstream: %q}
+`, upstream))
 }
 
 // routedBody is the body of route k of the routed scenario.

@@ -77,6 +77,7 @@ const (
 	Cached = "cached"
 	DB     = "db"
 	Full   = "full"
+	Proxy  = "proxy"
 	Reload = "reload"
 )
 
@@ -132,6 +133,14 @@ func All() []Scenario {
 			About: "global per-IP rate limit (never refusing) + caching (80% of requests to distinct URLs) + gzip " +
 				"(level 5, conditions on both) + metrics, against the same stack written with chi: " +
 				"middleware.Compress, go-chi/httprate, a Prometheus middleware and a map+RWMutex cache.",
+		},
+		{
+			Name: Proxy, Title: "Reverse proxy", Baseline: Chi,
+			Path:   func(uint64) string { return "/hello" },
+			Target: Target{MinRatio: 1.0},
+			About: "a `proxy` route with the default connection pool against chi mounting a hand-written " +
+				"httputil.ReverseProxy with a tuned http.Transport, both in front of the same kind of bare " +
+				"net/http upstream in their own process (its CPU counts in theirs).",
 		},
 		{
 			Name: Reload, Title: "Reload under load", Baseline: Switchyard, Header: gzip,

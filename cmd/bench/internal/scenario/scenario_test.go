@@ -95,6 +95,10 @@ func checkBody(t *testing.T, sc Scenario, path string, w *httptest.ResponseRecor
 		if err := json.Unmarshal([]byte(b), &it); err != nil || it.ID == 0 || it.SKU == "" {
 			t.Errorf("GET %s: body %q, want an item", path, b)
 		}
+	case Proxy:
+		if b != string(upstreamBody) {
+			t.Errorf("GET %s: body %q, want the upstream's", path, b)
+		}
 	case Full, Reload:
 		if w.Header().Get("Content-Encoding") != "gzip" {
 			t.Errorf("GET %s: Content-Encoding %q, want gzip", path, w.Header().Get("Content-Encoding"))

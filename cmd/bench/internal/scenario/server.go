@@ -104,6 +104,12 @@ func (in *Instance) buildBaseline(name string, env Env) error {
 		in.Handler = chiDB(h)
 	case Full:
 		in.Handler = chiFull()
+	case Proxy:
+		up, err := in.startUpstream()
+		if err != nil {
+			return err
+		}
+		in.Handler = chiProxy(up)
 	default:
 		return fmt.Errorf("scenario %s has no baseline", name)
 	}
@@ -140,11 +146,38 @@ func (in *Instance) buildSwitchyard(name string, env Env) error {
 		}
 		return h.Watch()
 	}
+	if name == Proxy {
+		up, err := in.startUpstream()
+		if err != nil {
+			return err
+		}
+		return h.LoadBytes(name+".yaml", ProxyConfig(up), env.Dir)
+	}
 	data, err := Config(name, 0)
 	if err != nil {
 		return err
 	}
 	return h.LoadBytes(name+".yaml", data, env.Dir)
+}
+
+// startUpstream serves the proxy scenario's upstream on a loopback port of
+// this process, until Close, and returns its URL.
+func (in *Instance) startUpstream() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: UpstreamHandler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(ln)
+	}()
+	in.closers = append(in.closers, func() {
+		_ = srv.Close()
+		<-served
+	})
+	return "http://" + ln.Addr().String(), nil
 }
 
 // ConfigPath is the config file of the reload scenario in dir.
