@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchyard/switchyard/cmd/bench/internal/hist"
 	"github.com/switchyard/switchyard/cmd/bench/internal/loadgen"
+	"github.com/switchyard/switchyard/cmd/bench/internal/scenario"
 	"github.com/switchyard/switchyard/cmd/bench/internal/suite"
 )
 
@@ -282,7 +283,7 @@ func suiteCmd(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.Warmup, "warmup", 0, "warm-up load per server (default 1s with -short, else 3s)")
 	fs.IntVar(&o.Concurrency, "c", 32, "closed-loop connections")
 	var scen listFlag
-	fs.Var(&scen, "scenarios", "comma-separated scenarios to run (default all: fast,routed,cached,db,full,reload)")
+	fs.Var(&scen, "scenarios", "comma-separated scenarios to run (default all: "+strings.Join(scenario.Names(), ",")+")")
 	out := fs.String("o", "", "write the report as Markdown to this file (e.g. docs/benchmarks.md)")
 	asJSON := fs.String("json", "", "write the report as JSON to this file")
 	fs.StringVar(&o.MemProfile, "memprofile", "", "each server writes a heap profile to this name + -<scenario>-<server>")
