@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,6 +274,16 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
+// writeFile creates path and writes it with write.
+func writeFile(path string, write func(io.Writer)) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	write(f)
+	return f.Close()
+}
+
 func suiteCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench suite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -301,6 +312,9 @@ func suiteCmd(args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		o.Log = stderr
 	}
+	if isTerminal(stderr) {
+		o.Progress = stderr
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	rep, err := suite.Run(ctx, o)
@@ -313,6 +327,13 @@ func suiteCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	rep.Text(stdout)
 	if *out != "" {
+		// The chart goes next to the Markdown, which embeds it.
+		chart := strings.TrimSuffix(*out, filepath.Ext(*out)) + ".svg"
+		if err := writeFile(chart, rep.SVG); err != nil {
+			fmt.Fprintln(stderr, "bench suite: -o:", err)
+			return 1
+		}
+		rep.Chart = filepath.Base(chart)
 		f, err := os.Create(*out)
 		if err != nil {
 			fmt.Fprintln(stderr, "bench suite: -o:", err)

@@ -195,6 +195,9 @@ type Report struct {
 	GoVersion string           `json:"go_version"`
 	Options   Options          `json:"-"`
 	Scenarios []ScenarioResult `json:"scenarios"`
+	// Chart is the path of the SVG chart, relative to the Markdown file,
+	// that the Markdown embeds; empty embeds none.
+	Chart string `json:"-"`
 }
 
 // Met counts the verdicts met and all verdicts.
@@ -454,6 +457,9 @@ func (r *Report) Markdown(w io.Writer) {
 	r.results().markdown(w)
 	p("\n## Ratios\n\nSwitchyard over the baseline, the median of the per-round ratios (each round pairs two runs made\n")
 	p("back to back); the CPU/request ratio is the baseline's over Switchyard's, so above 1 Switchyard spends less.\n\n")
+	if r.Chart != "" {
+		p("![Throughput and CPU/request ratios per scenario](%s)\n\n", r.Chart)
+	}
 	r.ratios().markdown(w)
 	p("\n## Targets\n\nThe targets of issue 10, from the ratios above and the Switchyard process's peak RSS (VmHWM).\n\n")
 	r.targets().markdown(w)

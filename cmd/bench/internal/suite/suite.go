@@ -49,6 +49,10 @@ type Options struct {
 	CPUProfile string
 	// Log receives a line per measured run; nil discards.
 	Log io.Writer
+	// Progress, when set (a terminal), receives a line as each scenario
+	// starts: which of how many, the time elapsed and an estimate of the
+	// time left.
+	Progress io.Writer
 	// Command is the command line shown in the report.
 	Command string
 }
@@ -100,9 +104,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep := &Report{Started: time.Now(), Command: opts.Command, Machine: readMachine(), GoVersion: runtime.Version(), Options: opts}
 	rep.Machine.LoadBefore = loadAverage()
 	s := &runner{opts: opts}
+	var todo []scenario.Scenario
 	for _, sc := range scenario.All() {
-		if len(opts.Scenarios) > 0 && !slices.Contains(opts.Scenarios, sc.Name) {
-			continue
+		if len(opts.Scenarios) == 0 || slices.Contains(opts.Scenarios, sc.Name) {
+			todo = append(todo, sc)
+		}
+	}
+	for k, sc := range todo {
+		if opts.Progress != nil {
+			fmt.Fprintln(opts.Progress, progressLine(k, len(todo), sc.Title, time.Since(rep.Started), opts.planned()))
 		}
 		res, err := s.scenario(ctx, sc)
 		if err != nil {
@@ -113,6 +123,25 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.Machine.LoadAfter = loadAverage()
 	rep.Took = time.Since(rep.Started)
 	return rep, nil
+}
+
+// planned is how long one scenario's measured load lasts: both servers'
+// warm-up, rounds and open-loop run.
+func (o *Options) planned() time.Duration {
+	return 2 * (o.Warmup + time.Duration(o.Rounds)*o.Duration + max(2*time.Second, o.Duration))
+}
+
+// progressLine says which scenario starts, the time elapsed and the time
+// left: the scenarios still to run at the average pace so far, or at the
+// planned length of one before any has finished.
+func progressLine(k, n int, title string, elapsed, planned time.Duration) string {
+	per := planned
+	if k > 0 {
+		per = elapsed / time.Duration(k)
+	}
+	left := per * time.Duration(n-k)
+	return fmt.Sprintf("[%d/%d] %s  elapsed %s, about %s left", k+1, n, title,
+		elapsed.Round(time.Second), left.Round(time.Second))
 }
 
 type runner struct {

@@ -3,6 +3,8 @@ package suite
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -170,6 +172,25 @@ func TestReportRendering(t *testing.T) {
 	if met, all := rep.Met(); met != 1 || all != 2 {
 		t.Errorf("Met() = %d of %d", met, all)
 	}
+
+	// The chart: well-formed SVG with the scenario, both ratios and the
+	// baseline line; the Markdown embeds it when it has a path.
+	var svg bytes.Buffer
+	rep.SVG(&svg)
+	if err := xml.Unmarshal(svg.Bytes(), new(struct{ XMLName xml.Name })); err != nil {
+		t.Fatalf("SVG does not parse: %v\n%s", err, svg.String())
+	}
+	for _, want := range []string{"<svg", "Fast path", "vs net/http", fmt.Sprintf("%.2f×", sr.Ratio), fmt.Sprintf("%.2f×", sr.CPURatio), "stroke-dasharray"} {
+		if !strings.Contains(svg.String(), want) {
+			t.Errorf("SVG lacks %q", want)
+		}
+	}
+	rep.Chart = "benchmarks.svg"
+	md.Reset()
+	rep.Markdown(&md)
+	if !strings.Contains(md.String(), "](benchmarks.svg)") {
+		t.Error("the Markdown does not embed the chart")
+	}
 }
 
 func TestOptionsDefaults(t *testing.T) {
@@ -262,5 +283,21 @@ func TestRunOneScenario(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "\n"); n != 3*2+2 {
 		t.Errorf("%d log lines, want one per run (8):\n%s", n, log.String())
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	tests := []struct {
+		k, n             int
+		elapsed, planned time.Duration
+		want             string
+	}{
+		{0, 7, 0, 30 * time.Second, "[1/7] Fast path  elapsed 0s, about 3m30s left"},
+		{2, 7, time.Minute, 30 * time.Second, "[3/7] Fast path  elapsed 1m0s, about 2m30s left"},
+	}
+	for _, tt := range tests {
+		if got := progressLine(tt.k, tt.n, "Fast path", tt.elapsed, tt.planned); got != tt.want {
+			t.Errorf("progressLine(%d, %d) = %q, want %q", tt.k, tt.n, got, tt.want)
+		}
 	}
 }
