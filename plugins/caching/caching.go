@@ -34,6 +34,7 @@ type Cache struct {
 	redis   *redisTier // nil unless store: redis
 	flights flights
 
+	targeted     []string // canonical targeted_fields
 	unkeyed      []string
 	unkeyedSet   map[string]bool
 	unkeyedFirst [256]bool // first bytes of the unkeyed names
@@ -105,7 +106,8 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 		now:     now,
 		logger:  logger,
 		buffers: ctx.Buffers(),
-		unkeyed: canonicalHeaders(cfg.UnkeyedHeaders),
+		unkeyed:  canonicalHeaders(cfg.UnkeyedHeaders),
+		targeted: canonicalHeaders(cfg.TargetedFields),
 		bgSem:   make(chan struct{}, maxBackground),
 	}
 	c.unkeyedSet = make(map[string]bool, len(c.unkeyed))
@@ -454,7 +456,7 @@ func (c *Cache) fromRedis(ctx context.Context, key string, now time.Time) *slot 
 		if e.key != key {
 			return nil
 		}
-		e.finish()
+		e.finish(c.targeted)
 		exp, ok := c.expiry(e)
 		if !ok || !exp.After(now) {
 			return nil

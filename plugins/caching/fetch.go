@@ -239,7 +239,7 @@ func (x *exchange) storable(code int, h http.Header) *entry {
 	if x.up.Method != http.MethodGet || x.ri.cc.has(ccNoStore) || !understoodStatus(code) {
 		return nil
 	}
-	cc := parseCacheControl(h["Cache-Control"])
+	cc, fromTargeted := responseCC(h, c.targeted)
 	if cc.has(ccNoStore) && !cc.has(ccMustUnderstand) {
 		return nil
 	}
@@ -264,7 +264,7 @@ func (x *exchange) storable(code int, h http.Header) *entry {
 			return nil
 		}
 	}
-	explicit := cc.maxAge != unset || cc.sMaxAge != unset || len(h["Expires"]) > 0
+	explicit := cc.maxAge != unset || cc.sMaxAge != unset || (len(h["Expires"]) > 0 && !fromTargeted)
 	if !explicit && !heuristicStatus(code) && !cc.has(ccPublic) {
 		return nil
 	}
@@ -276,13 +276,13 @@ func (x *exchange) storable(code int, h http.Header) *entry {
 		urlKey:       x.urlKey,
 		path:         keyPath(x.urlKey),
 		status:       code,
-		header:       storedHeader(h, cc.privateFields),
+		header:       storedHeader(h, cc.privateFields, c.cfg.StoreSetCookie),
 		requestTime:  x.requestTime,
 		responseTime: x.responseTime,
 		ageValue:     parseAge(h["Age"]),
 		upstreamCS:   slices.Clip(slices.Clone(h["Cache-Status"])),
 	}
-	e.derive()
+	e.derive(c.targeted)
 	if _, ok := c.expiry(e); !ok {
 		return nil
 	}
@@ -448,15 +448,16 @@ func (x *exchange) freshen(h http.Header) (*entry, bool) {
 		!(len(et) > 2 && et[:2] == "W/" && et[2:] == old.etag) && !(len(old.etag) > 2 && old.etag[:2] == "W/" && old.etag[2:] == et) {
 		return nil, false
 	}
-	cc := parseCacheControl(h["Cache-Control"])
-	if len(h["Cache-Control"]) == 0 {
-		cc = parseCacheControl(old.get("Cache-Control"))
+	c := x.h.c
+	cc, _ := responseCC(h, c.targeted)
+	if len(h["Cache-Control"]) == 0 && !hasAny(h, c.targeted) {
+		cc, _ = responseCC(old.headerMap(0), c.targeted)
 	}
 	nh := old.headerMap(len(h))
 	if _, ok := h["Date"]; !ok {
 		delete(nh, "Date") // finish dates it on receipt
 	}
-	for k, v := range storedHeader(h, cc.privateFields) {
+	for k, v := range storedHeader(h, cc.privateFields, c.cfg.StoreSetCookie) {
 		nh[k] = v
 	}
 	e := &entry{
@@ -475,8 +476,18 @@ func (x *exchange) freshen(h http.Header) (*entry, bool) {
 	if v := h["Cache-Status"]; len(v) > 0 {
 		e.upstreamCS = slices.Clip(slices.Clone(v))
 	}
-	e.finish()
+	e.finish(c.targeted)
 	return e, true
+}
+
+// hasAny reports whether h carries one of the fields names.
+func hasAny(h http.Header, names []string) bool {
+	for _, n := range names {
+		if _, ok := h[n]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // statusWriter records the status of a response that passes through.
