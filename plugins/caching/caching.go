@@ -216,8 +216,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.passBypass(w, r, h.next, csBypass)
 		return
 	}
-	if ri.rangeReq {
-		c.passBypass(w, r, h.next, csRange)
+	if ri.rangeReq && r.Method == http.MethodGet {
+		h.serveRange(w, r, &ri)
 		return
 	}
 	// The key is built on the stack: nothing keeps the buffer.
