@@ -100,15 +100,15 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 	logger := ctx.Logger()
 	metrics := ctx.Metrics()
 	c := &Cache{
-		name:    ctx.Name,
-		sampled: sampled,
-		cfg:     *cfg,
-		now:     now,
-		logger:  logger,
-		buffers: ctx.Buffers(),
+		name:     ctx.Name,
+		sampled:  sampled,
+		cfg:      *cfg,
+		now:      now,
+		logger:   logger,
+		buffers:  ctx.Buffers(),
 		unkeyed:  canonicalHeaders(cfg.UnkeyedHeaders),
 		targeted: canonicalHeaders(cfg.TargetedFields),
-		bgSem:   make(chan struct{}, maxBackground),
+		bgSem:    make(chan struct{}, maxBackground),
 	}
 	c.unkeyedSet = make(map[string]bool, len(c.unkeyed))
 	for _, h := range c.unkeyed {
