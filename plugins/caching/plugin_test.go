@@ -291,26 +291,26 @@ func TestPurgeClearStats(t *testing.T) {
 	if got := e.bytesGauge(); int64(got) != st["bytes"].(int64) {
 		t.Errorf("cache_bytes = %v, stats bytes = %v", got, st["bytes"])
 	}
-	if n := e.cache.Purge("http://example.com/api/b?x=1", ""); n != 1 {
+	if n, err := e.cache.Purge("http://example.com/api/b?x=1", ""); n != 1 || err != nil {
 		t.Errorf("Purge by key dropped %d URLs, want 1", n)
 	}
 	if rec := do("/api/b?x=1", ""); rec.Header().Get("X-Cache") != "MISS" {
 		t.Errorf("purged key still served: %s", rec.Header().Get("X-Cache"))
 	}
-	if n := e.cache.Purge("", "/api/"); n != 3 { // a, b, v (with its two variants)
+	if n, err := e.cache.Purge("", "/api/"); n != 3 || err != nil { // a, b, v (with its two variants)
 		t.Errorf("Purge by prefix dropped %d URLs, want 3", n)
 	}
 	if rec := do("/static/s", ""); rec.Header().Get("X-Cache") != "HIT" {
 		t.Errorf("a path outside the prefix was purged")
 	}
-	if n := e.cache.Clear(); n != 1 {
+	if n, err := e.cache.Clear(); n != 1 || err != nil {
 		t.Errorf("Clear dropped %d URLs, want 1", n)
 	}
 	e.cache.mem.rc.Wait()
 	if b := e.cache.mem.bytes.Load(); b != 0 || e.bytesGauge() != 0 || e.cache.mem.entries.Load() != 0 {
 		t.Errorf("after Clear: bytes %d, gauge %v, entries %d", b, e.bytesGauge(), e.cache.mem.entries.Load())
 	}
-	if n := e.cache.Purge("", ""); n != 0 {
+	if n, err := e.cache.Purge("", ""); n != 0 || err != nil {
 		t.Errorf("Purge with neither key nor prefix dropped %d", n)
 	}
 }
