@@ -175,6 +175,7 @@ func (b *builder) router() {
 	var globalInfo []LinkInfo
 	global := b.compileLinks("middleware", cfg.Middleware, true, &globalInfo)
 
+	mux.Use(extensionMethods)
 	mux.NotFound(b.instrument("unmatched", compose(global, http.HandlerFunc(notFound), h.metrics.panics, h.log)).ServeHTTP)
 	mux.MethodNotAllowed(b.instrument("unmatched", compose(global, methodNotAllowed(mux), h.metrics.panics, h.log)).ServeHTTP)
 
@@ -220,6 +221,36 @@ func (b *builder) router() {
 		s.routes = append(s.routes, info)
 	}
 	s.router = mux
+}
+
+// otherMethod is the name chi routes every method it does not know under
+// (any token method, such as M-SEARCH or PROPFIND): a route without methods:
+// is registered for it, so that such requests reach the route's chain.
+const otherMethod = "SWITCHYARD-OTHER-METHOD"
+
+func init() { chi.RegisterMethod(otherMethod) }
+
+// chiMethod reports whether chi routes m by name.
+func chiMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// extensionMethods routes a request whose method chi does not know as
+// otherMethod; the request itself keeps its method.
+func extensionMethods(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !chiMethod(r.Method) {
+			if rc := chi.RouteContext(r.Context()); rc != nil {
+				rc.RouteMethod = otherMethod
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // routeMethods returns the methods a route is registered for: HEAD comes

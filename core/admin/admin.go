@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -43,9 +44,10 @@ const adminTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 var csrf = http.NewCrossOriginProtection()
 
 // purger is a plugin instance whose cache the purge route can drop entries
-// of, such as the caching plugin's.
+// of, such as the caching plugin's. A non-nil error says that a part of the
+// cache (a shared tier) could not be purged; its message names that part.
 type purger interface {
-	Purge(key, prefix string) int
+	Purge(key, prefix string) (int, error)
 }
 
 // api serves the admin routes of one snapshot.
@@ -307,6 +309,10 @@ type purgeView struct {
 	Purged int `json:"purged"`
 	// Plugins is the number dropped by each caching instance.
 	Plugins map[string]int `json:"plugins"`
+	// Failed names, for each instance of which a part could not be purged,
+	// what went wrong (the tier first). The answer is then 502 rather than
+	// 200; the purge still takes effect (see docs/plugins/caching.md).
+	Failed map[string]string `json:"failed,omitempty"`
 }
 
 // apiPurge answers POST {prefix}/api/cache/purge with {"prefix": "/api/"}
@@ -316,11 +322,7 @@ func (a *api) apiPurge(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		msg := err.Error()
-		if errors.Is(err, io.EOF) {
-			msg = "empty body"
-		}
-		handlers.JSONError(w, http.StatusBadRequest, `body must be {"prefix": "/path/"} or {"key": "..."}, optionally with "plugin": `+msg)
+		handlers.JSONError(w, http.StatusBadRequest, `body must be {"prefix": "/path/"} or {"key": "..."}, optionally with "plugin": `+purgeDecodeError(err))
 		return
 	}
 	if req.Prefix == "" && req.Key == "" {
@@ -335,16 +337,51 @@ func (a *api) apiPurge(w http.ResponseWriter, r *http.Request) {
 		}
 		if p, ok := inst.(purger); ok {
 			found = true
-			n := p.Purge(req.Key, req.Prefix)
+			n, err := p.Purge(req.Key, req.Prefix)
 			v.Plugins[name] += n
 			v.Purged += n
+			if err != nil {
+				if v.Failed == nil {
+					v.Failed = map[string]string{}
+				}
+				v.Failed[name] = err.Error()
+			}
 		}
 	})
 	if req.Plugin != "" && !found {
 		handlers.JSONError(w, http.StatusNotFound, "no live caching plugin instance named "+req.Plugin)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	code := http.StatusOK
+	if len(v.Failed) > 0 {
+		code = http.StatusBadGateway
+	}
+	writeJSON(w, code, v)
+}
+
+// purgeDecodeError says what is wrong with a purge body in the API's terms:
+// field names as JSON spells them, never Go's type names.
+func purgeDecodeError(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return "the body is not a JSON object"
+		}
+		return fmt.Sprintf("%q must be a string, not a JSON %s", typeErr.Field, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset)
+	}
+	msg := strings.TrimPrefix(err.Error(), "json: ")
+	if name, ok := strings.CutPrefix(msg, "unknown field "); ok {
+		return "unknown field " + name
+	}
+	return msg
 }
 
 // nonNil returns s, or an empty slice for nil, so that JSON shows [] rather

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"encoding/json"
+	"errors"
 	"maps"
 	"math"
 	"net/http"
@@ -33,14 +34,19 @@ type fakeCache struct {
 	mu      sync.Mutex
 	entries map[string]bool
 	calls   []string // "key|prefix" of every Purge call
+	// failTier makes the next Purge report that this tier failed.
+	failTier string
 }
 
 func (c *fakeCache) Wrap(next http.Handler) http.Handler { return next }
 
-func (c *fakeCache) Purge(key, prefix string) int {
+func (c *fakeCache) Purge(key, prefix string) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls = append(c.calls, key+"|"+prefix)
+	if c.failTier != "" {
+		defer func() { c.failTier = "" }()
+	}
 	n := 0
 	for e := range c.entries {
 		if (key != "" && e == key) || (prefix != "" && strings.HasPrefix(e, prefix)) {
@@ -48,7 +54,10 @@ func (c *fakeCache) Purge(key, prefix string) int {
 			n++
 		}
 	}
-	return n
+	if c.failTier != "" {
+		return n, errors.New(c.failTier + " tier not purged (i/o timeout)")
+	}
+	return n, nil
 }
 
 func (c *fakeCache) Stats() map[string]any {
@@ -539,5 +548,49 @@ func TestBucketQuantile(t *testing.T) {
 	}
 	if got := bucketQuantile(0.5, nil, 10); got != 0 {
 		t.Errorf("no buckets: %v", got)
+	}
+}
+
+// A purge whose shared tier failed says so: 502, the instance and the tier in
+// "failed", and the counts of what was dropped.
+func TestAdminPurgeReportsFailedTier(t *testing.T) {
+	h, _ := newAdminHost(t, adminYAML)
+	c := fakeCacheNamed("pagecache")
+	c.mu.Lock()
+	c.failTier = "redis"
+	c.mu.Unlock()
+	rec := admin(h, "POST", "/_sy/api/cache/purge", `{"prefix": "/api/"}`, allowedPeer)
+	v := decode[purgeView](t, rec, http.StatusBadGateway)
+	if v.Purged != 3 || !strings.HasPrefix(v.Failed["pagecache"], "redis tier not purged") || len(v.Failed) != 1 {
+		t.Errorf("answer %s, want purged 3 and failed {pagecache: redis ...}", rec.Body)
+	}
+	// The next purge succeeds: 200 and no "failed".
+	rec = admin(h, "POST", "/_sy/api/cache/purge", `{"prefix": "/"}`, allowedPeer)
+	if v := decode[purgeView](t, rec, 200); v.Failed != nil || strings.Contains(rec.Body.String(), "failed") {
+		t.Errorf("answer %s, want no failed", rec.Body)
+	}
+}
+
+// Errors in a purge body name the JSON field, never a Go type.
+func TestAdminPurgeErrorsSpeakJSON(t *testing.T) {
+	h, _ := newAdminHost(t, adminYAML)
+	for _, tt := range []struct{ body, want string }{
+		{`{"prefix": 5}`, `"prefix" must be a string, not a JSON number`},
+		{`{"key": ["a"]}`, `"key" must be a string, not a JSON array`},
+		{`["a"]`, "not a JSON object"},
+		{`{"prefix": "/a" "key"}`, "invalid JSON at byte"},
+		{`{"prefix": "/a",`, "truncated JSON"},
+		{`{"pth": "/"}`, `unknown field "pth"`},
+	} {
+		rec := admin(h, "POST", "/_sy/api/cache/purge", tt.body, allowedPeer)
+		e := decode[errorJSON](t, rec, 400)
+		if !strings.Contains(e.Error, tt.want) {
+			t.Errorf("%s: error %q, want it to contain %q", tt.body, e.Error, tt.want)
+		}
+		for _, leak := range []string{"purgeRequest", "Go struct", "Go value", "json:"} {
+			if strings.Contains(e.Error, leak) {
+				t.Errorf("%s: error %q shows %q", tt.body, e.Error, leak)
+			}
+		}
 	}
 }

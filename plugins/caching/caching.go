@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ type Cache struct {
 	redis   *redisTier // nil unless store: redis
 	flights flights
 
+	targeted     []string // canonical targeted_fields
 	unkeyed      []string
 	unkeyedSet   map[string]bool
 	unkeyedFirst [256]bool // first bytes of the unkeyed names
@@ -49,6 +51,12 @@ type Cache struct {
 	bg       sync.WaitGroup
 	bgSem    chan struct{}
 	closed   bool
+
+	// Purges of the shared tier that Redis has not confirmed (see purged).
+	pendMu   sync.Mutex
+	pending  []*pendingPurge
+	pendingN atomic.Int32
+	retrying bool // the retry goroutine runs; guarded by bgMu
 
 	sampled    bool // now is the shared sampled wall clock
 	closeOnce  sync.Once
@@ -99,14 +107,15 @@ func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 	logger := ctx.Logger()
 	metrics := ctx.Metrics()
 	c := &Cache{
-		name:    ctx.Name,
-		sampled: sampled,
-		cfg:     *cfg,
-		now:     now,
-		logger:  logger,
-		buffers: ctx.Buffers(),
-		unkeyed: canonicalHeaders(cfg.UnkeyedHeaders),
-		bgSem:   make(chan struct{}, maxBackground),
+		name:     ctx.Name,
+		sampled:  sampled,
+		cfg:      *cfg,
+		now:      now,
+		logger:   logger,
+		buffers:  ctx.Buffers(),
+		unkeyed:  canonicalHeaders(cfg.UnkeyedHeaders),
+		targeted: canonicalHeaders(cfg.TargetedFields),
+		bgSem:    make(chan struct{}, maxBackground),
 	}
 	c.unkeyedSet = make(map[string]bool, len(c.unkeyed))
 	for _, h := range c.unkeyed {
@@ -214,8 +223,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.passBypass(w, r, h.next, csBypass)
 		return
 	}
-	if ri.rangeReq {
-		c.passBypass(w, r, h.next, csRange)
+	if ri.rangeReq && r.Method == http.MethodGet {
+		h.serveRange(w, r, &ri)
 		return
 	}
 	// The key is built on the stack: nothing keeps the buffer.
@@ -451,17 +460,17 @@ func (c *Cache) fromRedis(ctx context.Context, key string, now time.Time) *slot 
 	switch {
 	case d.e != nil:
 		e := d.e
-		if e.key != key {
+		if e.key != key || c.purged(e.urlKey, e.responseTime) {
 			return nil
 		}
-		e.finish()
+		e.finish(c.targeted)
 		exp, ok := c.expiry(e)
 		if !ok || !exp.After(now) {
 			return nil
 		}
 		s = &slot{key: key, e: e, expires: exp, cost: e.size}
 	case d.rec != nil:
-		if d.rec.urlKey != key {
+		if d.rec.urlKey != key || c.purged(d.rec.urlKey, time.Time{}) {
 			return nil
 		}
 		s = &slot{key: key, rec: d.rec, expires: now.Add(c.cfg.TTL), cost: recordCost(d.rec)}
@@ -607,9 +616,14 @@ func (c *Cache) counted(res result) int64 {
 // all its Vary variants). key is an absolute URL such as
 // "https://example.com/a?b=1", optionally preceded by "GET ", or a key as the
 // cache writes it.
-func (c *Cache) Purge(key, prefix string) int {
+//
+// The error is a *TierError when the shared Redis tier could not be purged.
+// The purge still takes effect: this cache serves none of the purged
+// entries from Redis, and retries the Redis part in the background (about
+// once a second) until Redis confirms it.
+func (c *Cache) Purge(key, prefix string) (int, error) {
 	if c.mem == nil || (key == "" && prefix == "") {
-		return 0
+		return 0, nil
 	}
 	want := ""
 	if key != "" {
@@ -624,15 +638,27 @@ func (c *Cache) Purge(key, prefix string) int {
 }
 
 // Clear drops every stored response from both tiers and returns how many
-// URLs it dropped.
-func (c *Cache) Clear() int {
+// URLs it dropped; the error is as for Purge.
+func (c *Cache) Clear() (int, error) {
 	if c.mem == nil {
-		return 0
+		return 0, nil
 	}
 	return c.purge(func(string) bool { return true })
 }
 
-func (c *Cache) purge(match func(urlKey string) bool) int {
+// TierError reports a purge that could not reach a tier of the cache.
+type TierError struct {
+	Tier string // "redis"
+	Err  error
+}
+
+func (e *TierError) Error() string {
+	return e.Tier + " tier not purged (" + e.Err.Error() + "): its entries are not served, and the purge is retried until it succeeds"
+}
+
+func (e *TierError) Unwrap() error { return e.Err }
+
+func (c *Cache) purge(match func(urlKey string) bool) (int, error) {
 	urls := map[string]bool{}
 	var keys []string
 	c.mem.each(func(s *slot) {
@@ -645,13 +671,111 @@ func (c *Cache) purge(match func(urlKey string) bool) int {
 	for _, k := range keys {
 		c.mem.del(k)
 	}
+	var err error
 	if c.redis != nil {
-		for _, u := range c.redis.purge(context.Background(), match) {
+		// Marked first: a read of the shared tier from now on skips what
+		// the purge covers until Redis confirms it.
+		p := c.markPurge(match)
+		got, rerr := c.redis.purge(context.Background(), match)
+		for _, u := range got {
 			urls[u] = true
 		}
+		if rerr != nil {
+			err = &TierError{Tier: "redis", Err: rerr}
+			c.retryPurges()
+		} else {
+			c.unmarkPurge(p)
+		}
 	}
-	return len(urls)
+	return len(urls), err
 }
+
+// pendingPurge is a purge of the shared tier that Redis has not confirmed:
+// entries it matches that were received before it are not served from Redis.
+type pendingPurge struct {
+	match func(urlKey string) bool
+	at    time.Time
+}
+
+func (c *Cache) markPurge(match func(string) bool) *pendingPurge {
+	p := &pendingPurge{match: match, at: c.now()}
+	c.pendMu.Lock()
+	c.pending = append(c.pending, p)
+	c.pendingN.Store(int32(len(c.pending)))
+	c.pendMu.Unlock()
+	return p
+}
+
+func (c *Cache) unmarkPurge(p *pendingPurge) {
+	c.pendMu.Lock()
+	for i, q := range c.pending {
+		if q == p {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			break
+		}
+	}
+	c.pendingN.Store(int32(len(c.pending)))
+	c.pendMu.Unlock()
+}
+
+// purged reports whether a value read from Redis under urlKey, received at
+// t (zero for a Vary record), is covered by a purge Redis has not confirmed.
+func (c *Cache) purged(urlKey string, t time.Time) bool {
+	if c.pendingN.Load() == 0 {
+		return false
+	}
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	for _, p := range c.pending {
+		if (t.IsZero() || !t.After(p.at)) && p.match(urlKey) {
+			return true
+		}
+	}
+	return false
+}
+
+// retryPurges starts the goroutine that repeats the unconfirmed purges of
+// the shared tier until Redis confirms each; Close stops it.
+func (c *Cache) retryPurges() {
+	c.bgMu.Lock()
+	if c.closed || c.retrying {
+		c.bgMu.Unlock()
+		return
+	}
+	c.retrying = true
+	c.bg.Add(1)
+	c.bgMu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		tk := time.NewTicker(purgeRetryEvery)
+		defer tk.Stop()
+		for {
+			select {
+			case <-c.bgCtx.Done():
+				return
+			case <-tk.C:
+			}
+			c.pendMu.Lock()
+			todo := slices.Clone(c.pending)
+			c.pendMu.Unlock()
+			for _, p := range todo {
+				if _, err := c.redis.purge(c.bgCtx, p.match); err == nil {
+					c.unmarkPurge(p)
+				}
+			}
+			c.bgMu.Lock()
+			if c.pendingN.Load() == 0 {
+				c.retrying = false
+				c.bgMu.Unlock()
+				return
+			}
+			c.bgMu.Unlock()
+		}
+	}()
+}
+
+// purgeRetryEvery spaces the retries of a purge Redis did not confirm.
+const purgeRetryEvery = time.Second
 
 // Stats reports the instance's statistics for the admin API. The request
 // counts are those of switchyard_cache_requests_total for the instance's

@@ -34,6 +34,10 @@ var DefaultUnkeyedHeaders = []string{
 	"X-HTTP-Method-Override", "X-Forwarded-Scheme",
 }
 
+// DefaultTargetedFields are the targeted cache-control fields (RFC 9213)
+// this cache obeys, in precedence order.
+var DefaultTargetedFields = []string{"CDN-Cache-Control"}
+
 // Config is the configuration of a caching instance.
 type Config struct {
 	// Enabled turns the cache on. When false every request passes through
@@ -56,10 +60,10 @@ type Config struct {
 	// streamed to the client and not stored. Default 1MiB, or max_size when
 	// that is smaller; it may not exceed max_size.
 	MaxObjectSize registry.Size `koanf:"max_object_size" json:"max_object_size"`
-	// StoreSetCookie stores responses that carry Set-Cookie, with the
-	// Set-Cookie fields removed from the stored copy (a cookie is never
-	// replayed to another client). When false (the default) such responses
-	// are not stored at all.
+	// StoreSetCookie stores responses that carry Set-Cookie or Set-Cookie2
+	// as the origin sent them, cookies included: every client served the
+	// stored copy receives the same cookie. When false (the default) such
+	// responses are not stored at all.
 	StoreSetCookie bool `koanf:"store_set_cookie" json:"store_set_cookie"`
 	// UnkeyedHeaders lists request headers that make a request bypass the
 	// cache: headers that may change the response but are not in the key.
@@ -67,6 +71,12 @@ type Config struct {
 	// X-HTTP-Method-Override, X-Forwarded-Scheme. An empty list turns the
 	// check off.
 	UnkeyedHeaders []string `koanf:"unkeyed_headers" json:"unkeyed_headers"`
+	// TargetedFields lists the targeted cache-control fields (RFC 9213)
+	// this cache obeys, in precedence order: the first one a response
+	// carries and that parses governs storing and freshness, and
+	// Cache-Control and Expires are then ignored. Default
+	// [CDN-Cache-Control]; an empty list obeys Cache-Control only.
+	TargetedFields []string `koanf:"targeted_fields" json:"targeted_fields"`
 	// StaleWhileRevalidate is the stale-while-revalidate window given to
 	// responses whose Cache-Control has none, provided they have a positive
 	// freshness lifetime and no must-revalidate, proxy-revalidate, s-maxage
@@ -127,6 +137,7 @@ func (c *Config) SetDefaults(host registry.Section) error {
 	c.MaxSize = DefaultMaxSize
 	c.MaxObjectSize = DefaultMaxObjectSize
 	c.UnkeyedHeaders = slices.Clone(DefaultUnkeyedHeaders)
+	c.TargetedFields = slices.Clone(DefaultTargetedFields)
 	c.Store = "memory"
 	c.Redis.Timeout = DefaultRedisTimeout
 	return nil
@@ -152,6 +163,14 @@ func (c *Config) Validate() error {
 	for i, h := range c.UnkeyedHeaders {
 		if !validFieldName(h) {
 			errs = append(errs, fmt.Errorf("unkeyed_headers[%d]: %q is not a valid header name", i, h))
+		}
+	}
+	for i, h := range c.TargetedFields {
+		switch {
+		case !validFieldName(h):
+			errs = append(errs, fmt.Errorf("targeted_fields[%d]: %q is not a valid header name", i, h))
+		case strings.EqualFold(h, "Cache-Control") || strings.EqualFold(h, "Expires"):
+			errs = append(errs, fmt.Errorf("targeted_fields[%d]: %q is not a targeted field (it is always read when no targeted field applies)", i, h))
 		}
 	}
 	if c.StaleWhileRevalidate < 0 {

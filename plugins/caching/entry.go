@@ -119,8 +119,9 @@ var hopByHop = map[string]bool{
 
 // storedHeader copies the fields of h that may be stored: no hop-by-hop fields
 // (nor those Connection names), no fields named by a qualified private, and no
-// Set-Cookie. Every value slice is clipped (len == cap).
-func storedHeader(h http.Header, privateFields string) http.Header {
+// Set-Cookie or Set-Cookie2 unless keepCookies. Every value slice is clipped
+// (len == cap).
+func storedHeader(h http.Header, privateFields string, keepCookies bool) http.Header {
 	out := make(http.Header, len(h))
 	var connNamed []string
 	for _, v := range h["Connection"] {
@@ -132,7 +133,7 @@ func storedHeader(h http.Header, privateFields string) http.Header {
 	}
 	for k, v := range h {
 		if hopByHop[k] || len(v) == 0 || slices.Contains(connNamed, k) ||
-			k == "Set-Cookie" || k == "Set-Cookie2" || strings.HasPrefix(k, http.TrailerPrefix) {
+			(!keepCookies && (k == "Set-Cookie" || k == "Set-Cookie2")) || strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
 		if privateFields != "" && fieldListContains(privateFields, strings.ToLower(k)) {
@@ -145,16 +146,17 @@ func storedHeader(h http.Header, privateFields string) http.Header {
 
 // finish computes the derived fields of e from its header, times and body,
 // and moves the header into fields.
-func (e *entry) finish() {
-	e.derive()
+func (e *entry) finish(targeted []string) {
+	e.derive(targeted)
 	e.seal()
 }
 
 // derive computes what the cache decides with: age, freshness, directives and
-// validators. It reads header, which it leaves in place.
-func (e *entry) derive() {
+// validators. It reads header, which it leaves in place. targeted are the
+// targeted cache-control fields in precedence order.
+func (e *entry) derive(targeted []string) {
 	h := e.header
-	cc := parseCacheControl(h["Cache-Control"])
+	cc, fromTargeted := responseCC(h, targeted)
 
 	if d, ok := parseHTTPTime(h.Get("Date")); ok {
 		e.date = d
@@ -179,9 +181,11 @@ func (e *entry) derive() {
 		e.freshness = time.Duration(cc.sMaxAge) * time.Second
 	case cc.maxAge != unset:
 		e.freshness = time.Duration(cc.maxAge) * time.Second
-	case len(h["Expires"]) > 0:
-		e.freshness = 0 // an invalid Expires means "already expired"
-		if t, ok := parseHTTPTime(h["Expires"][0]); ok {
+	case len(h["Expires"]) > 0 && !fromTargeted:
+		// An invalid Expires means "already expired" (RFC 9111 §5.3), and
+		// so do several: which one counts is anyone's guess.
+		e.freshness = 0
+		if t, ok := parseHTTPTime(h["Expires"][0]); ok && len(h["Expires"]) == 1 {
 			e.freshness = max(t.Sub(e.date), 0)
 		}
 	default:
@@ -474,17 +478,6 @@ var smallAges = func() [][]string {
 	}
 	return out
 }()
-
-// parseHTTPTime is http.ParseTime for a field that is often absent: an
-// empty value is not a date, without trying (and allocating an error for)
-// each of the three formats.
-func parseHTTPTime(v string) (time.Time, bool) {
-	if v == "" {
-		return time.Time{}, false
-	}
-	t, err := http.ParseTime(v)
-	return t, err == nil
-}
 
 // lastDate is the Date value most recently formatted: under load, the
 // responses of one second share it.

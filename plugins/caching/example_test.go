@@ -37,10 +37,11 @@ func Example() {
 		fmt.Println(rec.Header().Get("X-Cache"), rec.Header().Get("Cache-Status"), rec.Body.String() == "hello\n")
 	}
 	fmt.Println("upstream calls:", calls)
-	fmt.Println("purged:", inst.(*caching.Cache).Purge("", "/greet"))
+	n, err := inst.(*caching.Cache).Purge("", "/greet")
+	fmt.Println("purged:", n, err)
 	// Output:
 	// MISS switchyard; fwd=uri-miss; stored true
 	// HIT switchyard; hit true
 	// upstream calls: 1
-	// purged: 1
+	// purged: 1 <nil>
 }

@@ -47,6 +47,17 @@ type exchange struct {
 	e            *entry // the response being captured
 	refetch      bool   // a 304 did not match the stored response
 	counted      bool   // the client's request is already counted
+
+	// The client's response header is held back until the first byte of
+	// the body goes out (outPass) or, for a response being captured, until
+	// the body has arrived whole, outgrown max_object_size or been flushed:
+	// so that Cache-Status says "stored" only of a stored response, and an
+	// upstream that fails before anything was sent gives a 502.
+	pending  bool     // the header is in x.w.Header() but not written
+	held     bool     // outCapture: the body is held back in the buffer
+	csBase   string   // our Cache-Status member, without "; stored"
+	copied   []string // the upstream fields copied into x.w.Header()
+	upstream []string // the upstream's Cache-Status
 }
 
 // captureWriter is the ResponseWriter the upstream handler writes to.
@@ -86,11 +97,27 @@ func (cw *captureWriter) WriteHeader(code int) {
 		// Informational: passes through (when the client is there and the
 		// final response may still go to it), never counts as the header.
 		if w := cw.x.w; w != nil {
+			// The 1xx's fields go with it, not with the final response:
+			// set them for the WriteHeader, then put back what was there.
 			dst := w.Header()
+			var saved http.Header
 			for k, v := range cw.hdr {
+				if old, ok := dst[k]; ok {
+					if saved == nil {
+						saved = make(http.Header, len(cw.hdr))
+					}
+					saved[k] = old
+				}
 				dst[k] = v
 			}
 			w.WriteHeader(code)
+			for k := range cw.hdr {
+				if old, ok := saved[k]; ok {
+					dst[k] = old
+				} else {
+					delete(dst, k)
+				}
+			}
 		}
 		return
 	}
@@ -113,11 +140,17 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 				// Too large to store: stream the rest, and let the
 				// followers go upstream now rather than wait for the end.
 				cw.overflow = true
+				if err := x.release(cw); err != nil {
+					return 0, err
+				}
 				x.h.c.putBuffer(cw.buf)
 				cw.buf = nil
 				x.h.c.flights.release(x.flight, nil)
 			} else {
 				cw.buf.Write(p)
+				if x.held {
+					return len(p), nil
+				}
 			}
 		}
 		if x.w == nil {
@@ -127,6 +160,9 @@ func (cw *captureWriter) Write(p []byte) (int, error) {
 	case outPass:
 		if x.w == nil {
 			return len(p), nil
+		}
+		if x.pending {
+			x.sendHeader(false)
 		}
 		return x.w.Write(p)
 	default: // swallowed: a 304 to our validators, or an error replaced by a stale response
@@ -143,8 +179,44 @@ func (cw *captureWriter) Flush() {
 		cw.WriteHeader(http.StatusOK)
 	}
 	if x := cw.x; x.w != nil && (x.out == outPass || x.out == outCapture) {
+		if x.release(cw) != nil {
+			return
+		}
 		_ = http.NewResponseController(x.w).Flush()
 	}
+}
+
+// sendHeader writes the held-back header to the client, with "; stored" in
+// Cache-Status when stored.
+func (x *exchange) sendHeader(stored bool) {
+	x.pending = false
+	cs := x.csBase
+	if stored {
+		cs += "; stored"
+	}
+	x.w.Header()["Cache-Status"] = withCacheStatus(x.upstream, cs)
+	x.w.WriteHeader(x.status)
+}
+
+// release sends the header and the body held so far to the client: the
+// response streams from now on (it is still captured, and may be stored
+// without Cache-Status saying so).
+func (x *exchange) release(cw *captureWriter) error {
+	if x.w == nil {
+		return nil
+	}
+	if x.pending {
+		x.sendHeader(false)
+	}
+	if x.held {
+		x.held = false
+		if cw.buf != nil && cw.buf.Len() > 0 && x.r.Method != http.MethodHead {
+			if _, err := x.w.Write(cw.buf.Bytes()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Hijack hands the connection to the handler; the response is then not the
@@ -174,11 +246,41 @@ func (x *exchange) run() {
 		putCaptureWriter(cw)
 	}()
 	x.requestTime = c.now()
+	defer func() {
+		// An upstream cut off (the proxy aborts the handler) before anything
+		// reached the client: the client gets a 502, not an empty reply.
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler || x.w == nil || !x.pending {
+				panic(p)
+			}
+			x.badGateway()
+		}
+	}()
 	x.h.next.ServeHTTP(cw, x.up)
 	if !cw.wrote && !cw.hijacked {
 		cw.WriteHeader(http.StatusOK)
 	}
 	completed = true
+}
+
+// badGatewayBody is the 502 of an upstream response that broke off before
+// anything was sent to the client.
+var badGatewayBody = []byte(`{"error":"bad gateway","detail":"the upstream response broke off"}` + "\n")
+
+// badGateway answers 502 in place of a response whose header was held back.
+func (x *exchange) badGateway() {
+	x.pending = false
+	hd := x.w.Header()
+	for _, k := range x.copied {
+		delete(hd, k)
+	}
+	hd["Content-Type"] = []string{"application/json"}
+	hd["Content-Length"] = []string{strconv.Itoa(len(badGatewayBody))}
+	hd["Cache-Status"] = []string{"switchyard; fwd=" + x.fwd + "; fwd-status=" + strconv.Itoa(x.status) + "; detail=upstream-broke-off"}
+	x.w.WriteHeader(http.StatusBadGateway)
+	if x.r.Method != http.MethodHead {
+		_, _ = x.w.Write(badGatewayBody)
+	}
 }
 
 // onHeader decides, from the status and header of the upstream response,
@@ -209,10 +311,14 @@ func (x *exchange) onHeader(code int, cw *captureWriter) {
 		return
 	}
 	dst := x.w.Header()
+	x.copied = x.copied[:0]
 	for k, v := range h {
 		if k == "Vary" && len(dst[k]) > 0 {
 			dst[k] = append(slices.Clip(dst[k]), v...)
 			continue
+		}
+		if _, ok := dst[k]; !ok {
+			x.copied = append(x.copied, k)
 		}
 		dst[k] = v
 	}
@@ -221,11 +327,10 @@ func (x *exchange) onHeader(code int, cw *captureWriter) {
 	if x.cond {
 		cs += "; fwd-status=" + strconv.Itoa(code)
 	}
-	if x.out == outCapture {
-		cs += "; stored"
-	}
-	dst["Cache-Status"] = withCacheStatus(h["Cache-Status"], cs)
-	x.w.WriteHeader(code)
+	x.csBase = cs
+	x.upstream = h["Cache-Status"]
+	x.pending = true
+	x.held = x.out == outCapture
 }
 
 func isServerError(code int) bool {
@@ -239,7 +344,7 @@ func (x *exchange) storable(code int, h http.Header) *entry {
 	if x.up.Method != http.MethodGet || x.ri.cc.has(ccNoStore) || !understoodStatus(code) {
 		return nil
 	}
-	cc := parseCacheControl(h["Cache-Control"])
+	cc, fromTargeted := responseCC(h, c.targeted)
 	if cc.has(ccNoStore) && !cc.has(ccMustUnderstand) {
 		return nil
 	}
@@ -264,7 +369,7 @@ func (x *exchange) storable(code int, h http.Header) *entry {
 			return nil
 		}
 	}
-	explicit := cc.maxAge != unset || cc.sMaxAge != unset || len(h["Expires"]) > 0
+	explicit := cc.maxAge != unset || cc.sMaxAge != unset || (len(h["Expires"]) > 0 && !fromTargeted)
 	if !explicit && !heuristicStatus(code) && !cc.has(ccPublic) {
 		return nil
 	}
@@ -276,13 +381,13 @@ func (x *exchange) storable(code int, h http.Header) *entry {
 		urlKey:       x.urlKey,
 		path:         keyPath(x.urlKey),
 		status:       code,
-		header:       storedHeader(h, cc.privateFields),
+		header:       storedHeader(h, cc.privateFields, c.cfg.StoreSetCookie),
 		requestTime:  x.requestTime,
 		responseTime: x.responseTime,
 		ageValue:     parseAge(h["Age"]),
 		upstreamCS:   slices.Clip(slices.Clone(h["Cache-Status"])),
 	}
-	e.derive()
+	e.derive(c.targeted)
 	if _, ok := c.expiry(e); !ok {
 		return nil
 	}
@@ -368,7 +473,8 @@ func (x *exchange) complete(cw *captureWriter, completed bool) {
 	switch x.out {
 	case outCapture:
 		var s *slot
-		if !cw.overflow && x.complete200(cw) {
+		whole := !cw.overflow && x.complete200(cw)
+		if whole {
 			e := x.e
 			e.body = bytes.Clone(cw.buf.Bytes())
 			if e.body == nil {
@@ -383,7 +489,24 @@ func (x *exchange) complete(cw *captureWriter, completed bool) {
 			c.dropKey(x.r, x.stale.key)
 		}
 		c.flights.release(x.flight, s)
+		if x.w != nil && x.pending {
+			if !whole && !cw.overflow {
+				// Shorter than its Content-Length: broken off upstream.
+				x.badGateway()
+				break
+			}
+			x.sendHeader(s != nil)
+			if x.held {
+				x.held = false
+				if x.r.Method != http.MethodHead && cw.buf != nil && cw.buf.Len() > 0 {
+					_, _ = x.w.Write(cw.buf.Bytes())
+				}
+			}
+		}
 	case outPass:
+		if x.w != nil && x.pending {
+			x.sendHeader(false)
+		}
 		if x.stale != nil && x.status < 500 {
 			// The response that replaces the stored one is not storable:
 			// the stored one must not be served any more.
@@ -448,15 +571,16 @@ func (x *exchange) freshen(h http.Header) (*entry, bool) {
 		!(len(et) > 2 && et[:2] == "W/" && et[2:] == old.etag) && !(len(old.etag) > 2 && old.etag[:2] == "W/" && old.etag[2:] == et) {
 		return nil, false
 	}
-	cc := parseCacheControl(h["Cache-Control"])
-	if len(h["Cache-Control"]) == 0 {
-		cc = parseCacheControl(old.get("Cache-Control"))
+	c := x.h.c
+	cc, _ := responseCC(h, c.targeted)
+	if len(h["Cache-Control"]) == 0 && !hasAny(h, c.targeted) {
+		cc, _ = responseCC(old.headerMap(0), c.targeted)
 	}
 	nh := old.headerMap(len(h))
 	if _, ok := h["Date"]; !ok {
 		delete(nh, "Date") // finish dates it on receipt
 	}
-	for k, v := range storedHeader(h, cc.privateFields) {
+	for k, v := range storedHeader(h, cc.privateFields, c.cfg.StoreSetCookie) {
 		nh[k] = v
 	}
 	e := &entry{
@@ -475,8 +599,18 @@ func (x *exchange) freshen(h http.Header) (*entry, bool) {
 	if v := h["Cache-Status"]; len(v) > 0 {
 		e.upstreamCS = slices.Clip(slices.Clone(v))
 	}
-	e.finish()
+	e.finish(c.targeted)
 	return e, true
+}
+
+// hasAny reports whether h carries one of the fields names.
+func hasAny(h http.Header, names []string) bool {
+	for _, n := range names {
+		if _, ok := h[n]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // statusWriter records the status of a response that passes through.

@@ -291,26 +291,26 @@ func TestPurgeClearStats(t *testing.T) {
 	if got := e.bytesGauge(); int64(got) != st["bytes"].(int64) {
 		t.Errorf("cache_bytes = %v, stats bytes = %v", got, st["bytes"])
 	}
-	if n := e.cache.Purge("http://example.com/api/b?x=1", ""); n != 1 {
+	if n, err := e.cache.Purge("http://example.com/api/b?x=1", ""); n != 1 || err != nil {
 		t.Errorf("Purge by key dropped %d URLs, want 1", n)
 	}
 	if rec := do("/api/b?x=1", ""); rec.Header().Get("X-Cache") != "MISS" {
 		t.Errorf("purged key still served: %s", rec.Header().Get("X-Cache"))
 	}
-	if n := e.cache.Purge("", "/api/"); n != 3 { // a, b, v (with its two variants)
+	if n, err := e.cache.Purge("", "/api/"); n != 3 || err != nil { // a, b, v (with its two variants)
 		t.Errorf("Purge by prefix dropped %d URLs, want 3", n)
 	}
 	if rec := do("/static/s", ""); rec.Header().Get("X-Cache") != "HIT" {
 		t.Errorf("a path outside the prefix was purged")
 	}
-	if n := e.cache.Clear(); n != 1 {
+	if n, err := e.cache.Clear(); n != 1 || err != nil {
 		t.Errorf("Clear dropped %d URLs, want 1", n)
 	}
 	e.cache.mem.rc.Wait()
 	if b := e.cache.mem.bytes.Load(); b != 0 || e.bytesGauge() != 0 || e.cache.mem.entries.Load() != 0 {
 		t.Errorf("after Clear: bytes %d, gauge %v, entries %d", b, e.bytesGauge(), e.cache.mem.entries.Load())
 	}
-	if n := e.cache.Purge("", ""); n != 0 {
+	if n, err := e.cache.Purge("", ""); n != 0 || err != nil {
 		t.Errorf("Purge with neither key nor prefix dropped %d", n)
 	}
 }
@@ -325,7 +325,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		upstreamCS: []string{"up; hit"},
 	}
 	want := e.headerMapBeforeFinish()
-	e.finish()
+	e.finish(DefaultTargetedFields)
 	d, err := decodeValue(encodeEntry(e))
 	if err != nil || d.e == nil {
 		t.Fatalf("decode: %v", err)
@@ -336,7 +336,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		!g.responseTime.Equal(e.responseTime) || g.ageValue != 3 || !reflect.DeepEqual(g.upstreamCS, e.upstreamCS) {
 		t.Errorf("entry round trip:\n got %+v\nwant %+v", g, e)
 	}
-	g.finish()
+	g.finish(DefaultTargetedFields)
 	if !reflect.DeepEqual(g, e) {
 		t.Errorf("finished entries differ:\n got %+v\nwant %+v", g, e)
 	}
@@ -360,7 +360,7 @@ func (e *entry) headerMapBeforeFinish() http.Header { return e.header.Clone() }
 // entry.
 func FuzzDecodeValue(f *testing.F) {
 	seed := &entry{key: "GET http://h/", urlKey: "GET http://h/", status: 200, header: http.Header{"A": {"b"}}, body: []byte("x")}
-	seed.finish()
+	seed.finish(DefaultTargetedFields)
 	f.Add(encodeEntry(seed))
 	f.Add(encodeRecord(&varyRecord{urlKey: "GET http://h/", fields: []string{"Accept"}, nonce: 7}))
 	f.Add([]byte("SY\x01\x01"))
@@ -376,12 +376,12 @@ func FuzzDecodeValue(f *testing.F) {
 			}
 			return
 		}
-		d.e.finish()
+		d.e.finish(DefaultTargetedFields)
 		d2, err := decodeValue(encodeEntry(d.e))
 		if err != nil {
 			t.Fatalf("re-encoded entry does not decode: %v", err)
 		}
-		d2.e.finish()
+		d2.e.finish(DefaultTargetedFields)
 		if !reflect.DeepEqual(d.e, d2.e) {
 			t.Fatalf("round trip differs:\n%+v\n%+v", d.e, d2.e)
 		}

@@ -152,11 +152,10 @@ func (t *redisTier) del(ctx context.Context, keys ...string) int {
 // purge deletes every key whose URL key satisfies match and returns the URL
 // keys it deleted. It walks the tier's keys with SCAN, so it costs time in
 // proportion to the number of keys under the prefix; it gives up after
-// purgeBudget.
-func (t *redisTier) purge(ctx context.Context, match func(urlKey string) bool) []string {
-	if !t.available() {
-		return nil
-	}
+// purgeBudget. It tries Redis even while the tier is skipped after an error:
+// a purge must not be lost to the backoff. The error is that of the first
+// command that failed.
+func (t *redisTier) purge(ctx context.Context, match func(urlKey string) bool) ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeBudget(t.timeout))
 	defer cancel()
 	pattern := globEscape(t.prefix) + "*"
@@ -167,7 +166,7 @@ func (t *redisTier) purge(ctx context.Context, match func(urlKey string) bool) [
 		keys, next, err := t.client.Scan(ctx, cursor, pattern, 1000).Result()
 		if err != nil {
 			t.fail("scan", err)
-			return out
+			return out, err
 		}
 		var del []string
 		for _, k := range keys {
@@ -184,7 +183,7 @@ func (t *redisTier) purge(ctx context.Context, match func(urlKey string) bool) [
 		if len(del) > 0 {
 			if err := t.client.Del(ctx, del...).Err(); err != nil {
 				t.fail("del", err)
-				return out
+				return out, err
 			}
 		}
 		cursor = next
@@ -193,7 +192,7 @@ func (t *redisTier) purge(ctx context.Context, match func(urlKey string) bool) [
 		}
 	}
 	t.succeed()
-	return out
+	return out, nil
 }
 
 // purgeBudget is the time a purge may spend walking the shared tier.

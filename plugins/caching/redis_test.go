@@ -70,7 +70,7 @@ func TestRedisTier(t *testing.T) {
 
 	// A purge on A reaches the shared tier: a third host misses.
 	get(t, a, "GET", "/purged", nil)
-	if n := hostA.cache.Purge("", "/purged"); n != 1 {
+	if n, err := hostA.cache.Purge("", "/purged"); n != 1 || err != nil {
 		t.Errorf("Purge dropped %d URLs, want 1", n)
 	}
 	hostC := newEnv(t, cfg, withRealClock())

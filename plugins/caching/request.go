@@ -172,13 +172,13 @@ func notModified(e *entry, ri *reqInfo) bool {
 	if ri.ims == "" {
 		return false
 	}
-	t, err := http.ParseTime(ri.ims)
-	if err != nil {
+	t, ok := parseHTTPTime(ri.ims)
+	if !ok {
 		return false
 	}
 	lm := e.date
 	if e.lastModified != "" {
-		if l, err := http.ParseTime(e.lastModified); err == nil {
+		if l, ok := parseHTTPTime(e.lastModified); ok {
 			lm = l
 		}
 	}
