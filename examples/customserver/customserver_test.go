@@ -67,7 +67,7 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+var listening = regexp.MustCompile(`listening  http://(127\.0\.0\.1:\d+)`)
 
 func start(t *testing.T, bin, config string) *server {
 	t.Helper()
