@@ -261,7 +261,7 @@ func TestZeroDropDevLoop(t *testing.T) {
 	start := time.Now()
 	wait.For(t, "v1 answers", func() bool { _, ok := l.seen(1); return ok })
 
-	var saveToNew, builds []time.Duration
+	var saveToNew, builds, starts []time.Duration
 	for i := 2; i <= edits+1; i++ {
 		if i == edits/2 {
 			// A broken save: the build fails, naming file and line, and v(i-1) keeps serving.
@@ -290,6 +290,9 @@ func TestZeroDropDevLoop(t *testing.T) {
 		if ev, ok := evs.find("build", mark); ok {
 			builds = append(builds, ev.Took)
 		}
+		if ev, ok := evs.find("ready", mark); ok {
+			starts = append(starts, ev.Took)
+		}
 	}
 	stopLoad()
 	workers.Wait()
@@ -303,8 +306,8 @@ func TestZeroDropDevLoop(t *testing.T) {
 		t.Errorf("the load was %.0f requests/s, want at least 500", perSec)
 	}
 	t.Logf("%d requests in %s (%.0f/s), %d failed; %d edits + 1 broken save", total, elapsed.Round(time.Millisecond), perSec, len(l.failures), edits)
-	t.Logf("save to new code: median %s, max %s; build: median %s, max %s",
-		median(saveToNew), slices.Max(saveToNew), median(builds), slices.Max(builds))
+	t.Logf("save to new code: median %s, max %s; build: median %s, max %s; new child start to ready: median %s, max %s",
+		median(saveToNew), slices.Max(saveToNew), median(builds), slices.Max(builds), median(starts), slices.Max(starts))
 }
 
 func median(ds []time.Duration) time.Duration {
