@@ -48,7 +48,10 @@ func TestPluginWalkthrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("sh", "-c", strings.Join(script, "\n"))
-	cmd.Dir, cmd.Env = work, testmod.Env()
+	// The walkthrough's own go get and go mod tidy keep its go.mod: no
+	// -mod=mod, which would also rewrite the checkout's go.mod when the
+	// walkthrough builds the devserver there.
+	cmd.Dir, cmd.Env = work, append(testmod.Env(), "GOFLAGS=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the walkthrough failed: %v\n%s\nscript:\n%s", err, out, strings.Join(script, "\n"))
