@@ -107,7 +107,9 @@ func diff(ctx context.Context, o Options, src *Source, w io.Writer, addr, prefix
 		return fail("%v", err)
 	}
 	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
 	if err != nil {
 		return fail("no running server answers at %s (give its address with -addr): %v", base, err)
 	}
