@@ -4,7 +4,10 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"html"
+	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -13,14 +16,20 @@ import (
 )
 
 //go:embed index.html
-var indexHTML []byte
+var indexHTML string
+
+// indexBefore and indexAfter are the index page around {{HOST}}, the
+// address the browser used (whatever -addr or server.addr said).
+var indexBefore, indexAfter, _ = strings.Cut(indexHTML, "{{HOST}}")
 
 // registerDemoHandlers registers the Go handlers that the embedded config
 // routes to.
 func registerDemoHandlers(h *core.Host) {
 	h.HandleFunc("demo.index", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write(indexHTML)
+		_, _ = io.WriteString(w, indexBefore)
+		_, _ = io.WriteString(w, html.EscapeString(r.Host))
+		_, _ = io.WriteString(w, indexAfter)
 	})
 	h.HandleFunc("demo.report", func(w http.ResponseWriter, r *http.Request) {
 		type row struct {

@@ -31,6 +31,7 @@ import (
 //	GET  {prefix}/api/stats        request counters and latency histogram
 //	POST {prefix}/api/reload       reload now
 //	POST {prefix}/api/cache/purge  purge caching plugins
+//	POST {prefix}/api/config/validate  preview a candidate config, nothing applied
 //
 // Every route answers 403 to a client outside server.admin.allow, and every
 // error is a JSON body {"error": "..."}. The POST routes also refuse
@@ -97,6 +98,8 @@ func Handler(h *core.Host, s *core.Snapshot) http.Handler {
 			postOnly(w, r, func() { a.apiReload(w) })
 		case "/api/cache/purge":
 			postOnly(w, r, func() { a.apiPurge(w, r) })
+		case "/api/config/validate":
+			postOnly(w, r, func() { a.apiValidate(w, r) })
 		default:
 			if name, ok := strings.CutPrefix(rest, "/assets/"); ok {
 				getOnly(w, r, func() { serveAsset(w, r, name) })

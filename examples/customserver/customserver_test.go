@@ -67,11 +67,19 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:\d+)`)
+var listening = regexp.MustCompile(`listening  http://(127\.0\.0\.1:\d+)`)
 
 func start(t *testing.T, bin, config string) *server {
 	t.Helper()
 	s := &server{cmd: exec.Command(bin, "-config", config, "-addr", "127.0.0.1:0"), exited: make(chan struct{})}
+	startCmd(t, s)
+	s.addr = s.waitLog(t, listening)[1]
+	return s
+}
+
+// startCmd starts s.cmd, copying its stderr into s.log.
+func startCmd(t *testing.T, s *server) {
+	t.Helper()
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -102,8 +110,6 @@ func start(t *testing.T, bin, config string) *server {
 			<-s.exited
 		}
 	})
-	s.addr = s.waitLog(t, listening)[1]
-	return s
 }
 
 // stop sends SIGINT and waits for a clean exit.

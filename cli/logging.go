@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/mattn/go-isatty"
 )
 
-// newLogger returns the devserver's logger writing to w. format is auto
+// newLogger returns a logger writing to w. format is auto
 // (color when w is a terminal, text otherwise), color, text or json.
 // The human formats print a location as one file:line attribute.
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
@@ -106,7 +106,7 @@ func (h locationHandler) WithGroup(name string) slog.Handler {
 }
 
 // redisLogger routes go-redis's own messages (dial failures, pool errors)
-// into the devserver's log at debug level: the plugins already log Redis
+// into the log at debug level: the plugins already log Redis
 // outages once per interval, so the client's every retry is noise.
 type redisLogger struct{ l *slog.Logger }
 
