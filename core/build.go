@@ -17,6 +17,7 @@ import (
 	"github.com/switchyard/switchyard/core/handlers"
 	"github.com/switchyard/switchyard/internal/drain"
 	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/tlsconf"
 )
 
 // builder assembles a Snapshot; on any error everything it made is undone.
@@ -69,6 +70,9 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	if cfg.Server.Admin.Enabled && h.opts.Admin == nil {
 		return s, keyed("server.admin.enabled", errors.New("this binary serves no admin API (core.Options.Admin is not set)"))
 	}
+	if err := b.tls(); err != nil {
+		return s, err
+	}
 	s.maxBody = int64(cfg.Server.MaxBodyBytes)
 	s.maxReqs = int64(cfg.Performance.Network.HTTP.MaxRequests)
 	s.closeAll = !cfg.Performance.Network.HTTP.Pipeline
@@ -112,6 +116,48 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	}
 	b.noteRoutingCache(cur)
 	return s, nil
+}
+
+// tls reads the certificates of server.tls: a pair that cannot be read,
+// does not match or has expired fails the build (the error names the file
+// and the key), so that the certificate serving now keeps serving.
+func (b *builder) tls() error {
+	t := b.cfg.Server.TLS
+	if !t.Enabled() {
+		return nil
+	}
+	spec := tlsconf.Spec{MinVersion: t.MinVersion, ClientCAFile: t.ClientCAFile, ClientCAKey: "server.tls.client_ca_file"}
+	if t.CertFile != "" {
+		spec.Pairs = append(spec.Pairs, tlsconf.Pair{CertFile: t.CertFile, KeyFile: t.KeyFile,
+			CertKey: "server.tls.cert_file", KeyKey: "server.tls.key_file"})
+	}
+	for i, c := range t.Certificates {
+		key := fmt.Sprintf("server.tls.certificates[%d]", i)
+		spec.Pairs = append(spec.Pairs, tlsconf.Pair{CertFile: c.CertFile, KeyFile: c.KeyFile,
+			CertKey: key + ".cert_file", KeyKey: key + ".key_file"})
+	}
+	tc, err := tlsconf.Load(spec, b.h.opts.Now())
+	if err != nil {
+		var errs []error
+		for _, e := range joined(err) {
+			if te, ok := e.(*tlsconf.Error); ok {
+				errs = append(errs, keyed(te.Key, te))
+				continue
+			}
+			errs = append(errs, e)
+		}
+		return errors.Join(errs...)
+	}
+	b.snap.tls = tc
+	return nil
+}
+
+// joined lists the errors err joins, or err alone.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // instrument records the metrics of route around next.

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/netip"
@@ -41,6 +42,7 @@ type Snapshot struct {
 	transport     *http.Transport
 	ownsTransport bool
 	closers       []io.Closer // static handlers' open directories
+	tls           *tls.Config // server.tls read from its files; nil: plain HTTP
 
 	gate        *drain.Gate // requests in flight; retired at the swap
 	releaseOnce sync.Once
