@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/conditions"
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/internal/accesslog"
 	"github.com/switchyard/switchyard/internal/drain"
 	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/internal/tlsconf"
@@ -71,6 +73,9 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 		return s, keyed("server.admin.enabled", errors.New("this binary serves no admin API (core.Options.Admin is not set)"))
 	}
 	if err := b.tls(); err != nil {
+		return s, err
+	}
+	if err := b.accessLog(); err != nil {
 		return s, err
 	}
 	s.maxBody = int64(cfg.Server.MaxBodyBytes)
@@ -152,6 +157,30 @@ func (b *builder) tls() error {
 	return nil
 }
 
+// accessLogWriter, when set, receives the access log whatever
+// server.access_log.output says: benchmarks set it to io.Discard.
+var accessLogWriter io.Writer
+
+// accessLog opens server.access_log's output; the snapshot closes it.
+func (b *builder) accessLog() error {
+	al := b.cfg.Server.AccessLog
+	if !al.Enabled {
+		return nil
+	}
+	f, err := accesslog.ParseFormat(al.Format)
+	if err != nil {
+		return keyed("server.access_log.format", err)
+	}
+	lg, err := accesslog.New(accesslog.Options{Format: f, Output: al.Output, Writer: accessLogWriter,
+		Sample: al.Sample, SkipPaths: al.SkipPaths})
+	if err != nil {
+		return keyed("server.access_log.output", err)
+	}
+	b.snap.closers = append(b.snap.closers, lg)
+	b.snap.alog = &accessLog{lg: lg, ips: b.snap.ips}
+	return nil
+}
+
 // joined lists the errors err joins, or err alone.
 func joined(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -162,7 +191,7 @@ func joined(err error) []error {
 
 // instrument records the metrics of route around next.
 func (b *builder) instrument(route string, next http.Handler) http.Handler {
-	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects}
+	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects, alog: b.snap.alog}
 }
 
 // routingCacheNotice is logged when a configuration asks for the
@@ -245,7 +274,7 @@ func (b *builder) router() {
 		}
 		links = append(links, b.compileLinks(key+".middleware", rt.Middleware, false, &info.Chain)...)
 		var endpoint http.Handler
-		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 {
+		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 && s.alog == nil {
 			endpoint = &direct{rm: h.metrics.route(rt.Path), h: ss, maxBody: s.maxBody}
 		} else {
 			endpoint = b.instrument(rt.Path, handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log)))

@@ -43,6 +43,7 @@ type Snapshot struct {
 	ownsTransport bool
 	closers       []io.Closer // static handlers' open directories
 	tls           *tls.Config // server.tls read from its files; nil: plain HTTP
+	alog          *accessLog  // nil: no access log
 
 	gate        *drain.Gate // requests in flight; retired at the swap
 	releaseOnce sync.Once
