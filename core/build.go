@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/switchyard/switchyard/internal/drain"
 	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/internal/tlsconf"
+	"github.com/switchyard/switchyard/internal/tracing"
 )
 
 // builder assembles a Snapshot; on any error everything it made is undone.
@@ -76,6 +78,9 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 		return s, err
 	}
 	if err := b.accessLog(); err != nil {
+		return s, err
+	}
+	if err := b.tracing(); err != nil {
 		return s, err
 	}
 	s.maxBody = int64(cfg.Server.MaxBodyBytes)
@@ -181,6 +186,23 @@ func (b *builder) accessLog() error {
 	return nil
 }
 
+// tracing starts (or shares) the trace exporter of server.tracing and the
+// OTEL_* environment; the snapshot releases it.
+func (b *builder) tracing() error {
+	tc := b.cfg.Server.Tracing
+	o := tracing.Options{Enabled: tc.Enabled, Endpoint: tc.Endpoint, ServiceName: tc.ServiceName, Sample: tc.Sample}
+	if !tracing.On(o, os.Getenv) {
+		return nil
+	}
+	t, err := tracing.Acquire(o)
+	if err != nil {
+		return keyed("server.tracing", err)
+	}
+	b.snap.closers = append(b.snap.closers, t)
+	b.snap.tracer = t
+	return nil
+}
+
 // joined lists the errors err joins, or err alone.
 func joined(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -191,7 +213,7 @@ func joined(err error) []error {
 
 // instrument records the metrics of route around next.
 func (b *builder) instrument(route string, next http.Handler) http.Handler {
-	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects, alog: b.snap.alog}
+	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects, alog: b.snap.alog, tr: b.snap.tracer}
 }
 
 // routingCacheNotice is logged when a configuration asks for the
@@ -226,7 +248,8 @@ func (b *builder) compileLinks(prefix string, links []config.Link, global bool, 
 			b.fail(key+".use", fmt.Errorf("undefined plugin %q", l.Use))
 			continue
 		}
-		lk := link{name: l.Use, inst: inst}
+		typ, _ := b.cfg.Plugins[l.Use]["type"].(string)
+		lk := link{name: l.Use, typ: typ, inst: inst}
 		if l.When != nil && l.When != "" {
 			c, err := b.snap.conds.Compile(key+".when", l.When)
 			if err != nil {
@@ -236,7 +259,6 @@ func (b *builder) compileLinks(prefix string, links []config.Link, global bool, 
 			lk.cond, lk.source = c, c.String()
 		}
 		out = append(out, lk)
-		typ, _ := b.cfg.Plugins[l.Use]["type"].(string)
 		*infos = append(*infos, LinkInfo{Plugin: l.Use, Type: typ, When: lk.source, Global: global})
 	}
 	return out
@@ -250,8 +272,8 @@ func (b *builder) router() {
 	var globalInfo []LinkInfo
 	global := b.compileLinks("middleware", cfg.Middleware, true, &globalInfo)
 
-	mux.NotFound(b.instrument("unmatched", compose(global, http.HandlerFunc(notFound), h.metrics.panics, h.log)).ServeHTTP)
-	mux.MethodNotAllowed(b.instrument("unmatched", compose(global, methodNotAllowed(mux), h.metrics.panics, h.log)).ServeHTTP)
+	mux.NotFound(b.instrument("unmatched", compose(global, http.HandlerFunc(notFound), h.metrics.panics, h.log, s.tracer)).ServeHTTP)
+	mux.MethodNotAllowed(b.instrument("unmatched", compose(global, methodNotAllowed(mux), h.metrics.panics, h.log, s.tracer)).ServeHTTP)
 
 	for i, rt := range cfg.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
@@ -274,10 +296,10 @@ func (b *builder) router() {
 		}
 		links = append(links, b.compileLinks(key+".middleware", rt.Middleware, false, &info.Chain)...)
 		var endpoint http.Handler
-		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 && s.alog == nil {
+		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 && s.alog == nil && s.tracer == nil {
 			endpoint = &direct{rm: h.metrics.route(rt.Path), h: ss, maxBody: s.maxBody}
 		} else {
-			endpoint = b.instrument(rt.Path, handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log)))
+			endpoint = b.instrument(rt.Path, handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log, s.tracer)))
 		}
 		if err := safeRoute(func() {
 			methods := routeMethods(rt.Methods)
@@ -340,7 +362,11 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 		return h, "static", nil
 	case hc.Proxy != nil:
 		ips := b.snap.ips
-		h, err := handlers.Proxy(hc.Proxy.Upstream, b.h.pools.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize), b.h.log,
+		rt := b.h.pools.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize)
+		if b.snap.tracer != nil {
+			rt = b.snap.tracer.Transport(rt)
+		}
+		h, err := handlers.Proxy(hc.Proxy.Upstream, rt, b.h.log,
 			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }))
 		if err != nil {
 			return nil, "", keyed(key+".proxy.upstream", err)

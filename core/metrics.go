@@ -9,10 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchyard/switchyard/clientip"
 	"github.com/switchyard/switchyard/core/handlers"
 	"github.com/switchyard/switchyard/internal/accesslog"
+	"github.com/switchyard/switchyard/internal/tracing"
 	"github.com/switchyard/switchyard/pool"
 	"github.com/switchyard/switchyard/registry"
 )
@@ -139,7 +141,8 @@ type instrumented struct {
 	rm   *routeMetrics
 	next http.Handler
 	objs *pool.Objects[statusWriter]
-	alog *accessLog // nil: no access log
+	alog *accessLog      // nil: no access log
+	tr   *tracing.Tracer // nil: no tracing
 }
 
 // epoch anchors request timing: time.Since(epoch) reads only the monotonic
@@ -149,6 +152,10 @@ var epoch = time.Now()
 func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Since(epoch)
 	sw := in.objs.Get()
+	var span trace.Span
+	if in.tr != nil {
+		r, span = in.tr.Start(r, in.rm.pattern)
+	}
 	sw.w, sw.bytes = w, 0 // the pool's reset cleared the rest, field by field
 	// No defer: the chain's guards recover every panic but
 	// http.ErrAbortHandler, which abandons the response anyway.
@@ -161,6 +168,9 @@ func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.rm.observe(r.Method, code, d)
 	if in.alog != nil {
 		in.alog.log(r, in.rm.pattern, code, sw.bytes, d)
+	}
+	if span != nil {
+		tracing.End(span, code)
 	}
 	in.objs.Put(sw)
 }
