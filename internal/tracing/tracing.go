@@ -212,4 +212,3 @@ func (tr *transport) CloseIdleConnections() {
 		c.CloseIdleConnections()
 	}
 }
-
