@@ -5,6 +5,7 @@
 //	devserver [-config FILE] [-addr HOST:PORT] [-watch=true] [-log-format auto|color|text|json] [-log-level info]
 //	devserver -check -config FILE     # validate and exit, like nginx -t
 //	devserver -print-config           # print the effective config
+//	devserver -tls                    # HTTPS with a local certificate (see internal/devcert)
 //
 // Logs go to stderr: coloured on a terminal (-log-format auto, the default),
 // plain text or JSON otherwise. Every reload logs one line with the new
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -31,6 +33,7 @@ import (
 	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/core/admin"
 	"github.com/switchyard/switchyard/core/config"
+	"github.com/switchyard/switchyard/internal/devcert"
 
 	_ "github.com/switchyard/switchyard/plugins/caching"
 	_ "github.com/switchyard/switchyard/plugins/compression"
@@ -59,6 +62,7 @@ type options struct {
 	logLevel  string
 	check     bool
 	print     bool
+	tls       bool
 }
 
 // run is the whole command: it parses args, and either checks or prints
@@ -76,6 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&o.check, "check", false, "validate the config and exit: 0 when valid, 1 with the errors")
 	fs.BoolVar(&o.print, "print-config", false, "print the effective config as YAML and exit")
+	fs.BoolVar(&o.tls, "tls", false, "serve HTTPS with a local certificate for localhost, made in the user cache directory")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -148,7 +153,18 @@ func (src source) describe() string {
 
 // serve runs the host until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, o options, src source, logger *slog.Logger, stderr io.Writer) int {
-	h := core.New(core.Options{Logger: logger, Env: os.Environ(), EnableAdmin: true, Admin: admin.Handler})
+	env := os.Environ()
+	var ca string
+	if o.tls {
+		files, err := localCert()
+		if err != nil {
+			fmt.Fprintln(stderr, "devserver: -tls:", err)
+			return 1
+		}
+		ca = files.CA
+		env = append(env, "SWITCHYARD_SERVER__TLS__CERT_FILE="+files.Cert, "SWITCHYARD_SERVER__TLS__KEY_FILE="+files.Key)
+	}
+	h := core.New(core.Options{Logger: logger, Env: env, EnableAdmin: true, Admin: admin.Handler})
 	registerDemoHandlers(h)
 	if err := src.load(h); err != nil {
 		printErrors(stderr, err)
@@ -157,7 +173,7 @@ func serve(ctx context.Context, o options, src source, logger *slog.Logger, stde
 		return 1
 	}
 	err := h.Run(ctx, core.RunOptions{Addr: o.addr, Watch: o.watch, Ready: func(h *core.Host) {
-		banner(stderr, h, src, o.watch)
+		banner(stderr, h, src, o.watch, ca)
 	}})
 	if err != nil {
 		fmt.Fprintln(stderr, "devserver:", err)
@@ -208,7 +224,9 @@ func checkConfig(src source, print bool, stdout, stderr io.Writer) int {
 
 // banner prints one short block: where the host listens, what it serves
 // and where the dashboard is.
-func banner(w io.Writer, h *core.Host, src source, watch bool) {
+// ca, when not empty, is the file of the authority that signed the local
+// certificate.
+func banner(w io.Writer, h *core.Host, src source, watch bool, ca string) {
 	s := h.Snapshot()
 	from := src.describe()
 	switch {
@@ -217,9 +235,28 @@ func banner(w io.Writer, h *core.Host, src source, watch bool) {
 	case src.path != "" && watch && s.Config().Reload.Watch:
 		from += " (watching for edits)"
 	}
-	addr := h.Addr().String()
-	fmt.Fprintf(w, "switchyard devserver\n  listening  http://%s\n  config     %s\n  version    %s\n", addr, from, s.Version)
-	if a := s.Config().Server.Admin; a.Enabled {
-		fmt.Fprintf(w, "  dashboard  http://%s%s/\n", addr, a.Prefix)
+	addr, scheme := h.Addr().String(), "http"
+	if s.Config().Server.TLS.Enabled() {
+		scheme = "https"
+		if _, port, err := net.SplitHostPort(addr); err == nil && ca != "" {
+			addr = "localhost:" + port // the name the local certificate is for
+		}
 	}
+	fmt.Fprintf(w, "switchyard devserver\n  listening  %s://%s\n  config     %s\n  version    %s\n", scheme, addr, from, s.Version)
+	if ca != "" {
+		fmt.Fprintf(w, "  ca         %s (curl --cacert %s %s://%s/hello)\n", ca, ca, scheme, addr)
+	}
+	if a := s.Config().Server.Admin; a.Enabled {
+		fmt.Fprintf(w, "  dashboard  %s://%s%s/\n", scheme, addr, a.Prefix)
+	}
+}
+
+// localCert returns the local development certificate, made on first use
+// in the user's cache directory.
+func localCert() (devcert.Files, error) {
+	dir, err := devcert.Dir()
+	if err != nil {
+		return devcert.Files{}, err
+	}
+	return devcert.Ensure(dir)
 }
