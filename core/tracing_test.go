@@ -109,12 +109,14 @@ server:
 plugins:
   first:  {type: count, tag: first}
   second: {type: count, tag: second}
+  third:  {type: count, tag: third}
 routes:
   - path: /chain
     middleware:
       - use: first
       - use: second
         when: {header: {X-Second: ""}}
+      - use: third
     handler: {respond: {status: 200, body: ok}}
   - path: /proxy
     handler: {proxy: {upstream: "`+upstream.URL+`"}}
@@ -129,7 +131,7 @@ routes:
 	resp.Body.Close()
 
 	wait.For(t, "the request span and the link span exported", func() bool {
-		return len(rc.find("GET /chain")) == 1 && len(rc.find("plugin first")) == 1
+		return len(rc.find("GET /chain")) == 1 && len(rc.find("plugin first")) == 1 && len(rc.find("plugin third")) == 1
 	})
 	srv := rc.find("GET /chain")[0]
 	if got := hex.EncodeToString(srv.TraceId); got != traceID {
@@ -141,12 +143,14 @@ routes:
 	if srv.Kind != tracepb.Span_SPAN_KIND_SERVER || spanAttr(srv, "http.route") != "/chain" || !strings.Contains(spanAttr(srv, "http.response.status_code"), "200") {
 		t.Errorf("server span: kind %v, attributes %v", srv.Kind, srv.Attributes)
 	}
-	link := rc.find("plugin first")[0]
-	if string(link.ParentSpanId) != string(srv.SpanId) || string(link.TraceId) != string(srv.TraceId) {
-		t.Error("the link span is not a child of the request span")
-	}
-	if spanAttr(link, "switchyard.plugin.name") != "first" || spanAttr(link, "switchyard.plugin.type") != "count" {
-		t.Errorf("link span attributes %v", link.Attributes)
+	for _, name := range []string{"first", "third"} {
+		link := rc.find("plugin " + name)[0]
+		if string(link.ParentSpanId) != string(srv.SpanId) || string(link.TraceId) != string(srv.TraceId) {
+			t.Errorf("the span of link %s is not a child of the request span", name)
+		}
+		if spanAttr(link, "switchyard.plugin.name") != name || spanAttr(link, "switchyard.plugin.type") != "count" {
+			t.Errorf("link span attributes %v", link.Attributes)
+		}
 	}
 	if n := len(rc.find("plugin second")); n != 0 {
 		t.Errorf("%d spans for a link whose condition did not hold", n)

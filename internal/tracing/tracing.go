@@ -142,8 +142,15 @@ func (t *Tracer) Start(r *http.Request, route string) (*http.Request, trace.Span
 			attribute.String("http.route", route),
 			attribute.String("network.protocol.version", protoVersion(r)),
 		))
+	ctx = context.WithValue(ctx, requestSpanKey, span)
 	return r.WithContext(ctx), span
 }
+
+type ctxKey struct{ name string }
+
+// requestSpanKey holds the request's server span: every link span is its
+// child.
+var requestSpanKey = &ctxKey{"request span"}
 
 // End ends a server span with the response status.
 func End(span trace.Span, status int) {
@@ -164,12 +171,18 @@ func protoVersion(r *http.Request) string {
 	return "1." + strconv.Itoa(r.ProtoMinor)
 }
 
-// Link wraps a chain link's handler in a span named for its plugin.
+// Link wraps a chain link's handler in a span named for its plugin, a child
+// of the request's server span (so every link that runs is a child of the
+// request span; the spans of the links inside it overlap it in time).
 func (t *Tracer) Link(plugin, typ string, next http.Handler) http.Handler {
 	name := "plugin " + plugin
 	attrs := trace.WithAttributes(attribute.String("switchyard.plugin.name", plugin), attribute.String("switchyard.plugin.type", typ))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, span := t.tr.Start(r.Context(), name, trace.WithSpanKind(trace.SpanKindInternal), attrs)
+		parent := r.Context()
+		if rs, ok := parent.Value(requestSpanKey).(trace.Span); ok {
+			parent = trace.ContextWithSpan(parent, rs)
+		}
+		ctx, span := t.tr.Start(parent, name, trace.WithSpanKind(trace.SpanKindInternal), attrs)
 		defer span.End()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
