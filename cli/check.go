@@ -24,7 +24,7 @@ import (
 // the verdict on stderr). -diff then asks the running server what a
 // reload to the config would change.
 func check(ctx context.Context, o Options, f flags, src *Source) int {
-	h := newHost(o, slog.New(slog.DiscardHandler), o.EnableAdmin)
+	h := newHost(o, slog.New(slog.DiscardHandler), o.EnableAdmin, nil)
 	defer h.Close()
 	if err := src.load(h); err != nil {
 		printErrors(o.Stderr, err)

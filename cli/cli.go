@@ -46,6 +46,12 @@ type Options struct {
 	DefaultConfigName string
 	// EnableAdmin forces server.admin.enabled on, as the devserver does.
 	EnableAdmin bool
+	// Environ, when set, is asked once the flags are parsed for settings
+	// to add to the environment the host reads its SWITCHYARD_ overrides
+	// from (the devserver's -tls sets the certificate files this way).
+	Environ func() ([]string, error)
+	// Banner, when set, adds lines to the start-up banner.
+	Banner func(w io.Writer, h *core.Host)
 
 	// Flags, when set, adds the binary's own flags to the standard ones.
 	Flags func(*flag.FlagSet)
@@ -242,9 +248,9 @@ func printErrors(w io.Writer, err error) {
 	}
 }
 
-// newHost makes a host with the binary's handlers.
-func newHost(o Options, logger *slog.Logger, enableAdmin bool) *core.Host {
-	h := core.New(core.Options{Logger: logger, Env: os.Environ(), EnableAdmin: enableAdmin, Admin: admin.Handler})
+// newHost makes a host with the binary's handlers and environment.
+func newHost(o Options, logger *slog.Logger, enableAdmin bool, env []string) *core.Host {
+	h := core.New(core.Options{Logger: logger, Env: append(os.Environ(), env...), EnableAdmin: enableAdmin, Admin: admin.Handler})
 	if o.Handlers != nil {
 		o.Handlers(h)
 	}
@@ -255,7 +261,15 @@ func newHost(o Options, logger *slog.Logger, enableAdmin bool) *core.Host {
 // serves an inherited listener (LISTEN_FDS) when there is one and reports
 // readiness to NOTIFY_SOCKET.
 func serve(ctx context.Context, o Options, f flags, src *Source) int {
-	h := newHost(o, f.Logger, o.EnableAdmin)
+	var env []string
+	if o.Environ != nil {
+		var err error
+		if env, err = o.Environ(); err != nil {
+			fmt.Fprintf(o.Stderr, "%s: %v\n", o.Name, err)
+			return ExitFailure
+		}
+	}
+	h := newHost(o, f.Logger, o.EnableAdmin, env)
 	if err := src.load(h); err != nil {
 		printErrors(o.Stderr, err)
 		fmt.Fprintf(o.Stderr, "%s: %s: the configuration is invalid; nothing is served\n", o.Name, src.Describe)
@@ -280,6 +294,9 @@ func serve(ctx context.Context, o Options, f flags, src *Source) int {
 	followDone := make(chan struct{})
 	err = h.Run(ctx, core.RunOptions{Addr: f.Addr, Listener: ln, Watch: f.Watch, Ready: func(h *core.Host) {
 		banner(o.Stderr, o.Name, h, src, f.Watch, ln != nil)
+		if o.Banner != nil {
+			o.Banner(o.Stderr, h)
+		}
 		if err := listenfd.Notify("READY=1"); err != nil {
 			f.Logger.Warn("readiness not reported", "err", err)
 		}
@@ -303,6 +320,22 @@ func serve(ctx context.Context, o Options, f flags, src *Source) int {
 	return ExitOK
 }
 
+// BaseURL is the URL the host serves at: https when server.tls is on, and
+// then localhost for a loopback address, the name a local certificate is
+// for.
+func BaseURL(h *core.Host) string {
+	addr := h.Addr().String()
+	if !h.Snapshot().Config().Server.TLS.Enabled() {
+		return "http://" + addr
+	}
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+			addr = net.JoinHostPort("localhost", port)
+		}
+	}
+	return "https://" + addr
+}
+
 // banner prints one short block: where the host listens, what it serves
 // and where the dashboard is.
 func banner(w io.Writer, name string, h *core.Host, src *Source, watch, inherited bool) {
@@ -314,13 +347,13 @@ func banner(w io.Writer, name string, h *core.Host, src *Source, watch, inherite
 	case src.Path != "" && watch && s.Config().Reload.Watch:
 		from += " (watching for edits)"
 	}
-	addr := h.Addr().String()
-	listen := "http://" + addr
+	base := BaseURL(h)
+	listen := base
 	if inherited {
 		listen += " (inherited socket)"
 	}
 	fmt.Fprintf(w, "switchyard %s\n  listening  %s\n  config     %s\n  version    %s\n", name, listen, from, s.Version)
 	if a := s.Config().Server.Admin; a.Enabled {
-		fmt.Fprintf(w, "  dashboard  http://%s%s/\n", addr, a.Prefix)
+		fmt.Fprintf(w, "  dashboard  %s%s/\n", base, a.Prefix)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -15,8 +17,11 @@ import (
 	"github.com/switchyard/switchyard/conditions"
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/internal/accesslog"
 	"github.com/switchyard/switchyard/internal/drain"
 	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/tlsconf"
+	"github.com/switchyard/switchyard/internal/tracing"
 )
 
 // builder assembles a Snapshot; on any error everything it made is undone.
@@ -69,6 +74,15 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	if cfg.Server.Admin.Enabled && h.opts.Admin == nil {
 		return s, keyed("server.admin.enabled", errors.New("this binary serves no admin API (core.Options.Admin is not set)"))
 	}
+	if err := b.tls(); err != nil {
+		return s, err
+	}
+	if err := b.accessLog(); err != nil {
+		return s, err
+	}
+	if err := b.tracing(); err != nil {
+		return s, err
+	}
 	s.maxBody = int64(cfg.Server.MaxBodyBytes)
 	s.maxReqs = int64(cfg.Performance.Network.HTTP.MaxRequests)
 	s.closeAll = !cfg.Performance.Network.HTTP.Pipeline
@@ -114,9 +128,92 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	return s, nil
 }
 
+// tls reads the certificates of server.tls: a pair that cannot be read,
+// does not match or has expired fails the build (the error names the file
+// and the key), so that the certificate serving now keeps serving.
+func (b *builder) tls() error {
+	t := b.cfg.Server.TLS
+	if !t.Enabled() {
+		return nil
+	}
+	spec := tlsconf.Spec{MinVersion: t.MinVersion, ClientCAFile: t.ClientCAFile, ClientCAKey: "server.tls.client_ca_file"}
+	if t.CertFile != "" {
+		spec.Pairs = append(spec.Pairs, tlsconf.Pair{CertFile: t.CertFile, KeyFile: t.KeyFile,
+			CertKey: "server.tls.cert_file", KeyKey: "server.tls.key_file"})
+	}
+	for i, c := range t.Certificates {
+		key := fmt.Sprintf("server.tls.certificates[%d]", i)
+		spec.Pairs = append(spec.Pairs, tlsconf.Pair{CertFile: c.CertFile, KeyFile: c.KeyFile,
+			CertKey: key + ".cert_file", KeyKey: key + ".key_file"})
+	}
+	tc, err := tlsconf.Load(spec, b.h.opts.Now())
+	if err != nil {
+		var errs []error
+		for _, e := range joined(err) {
+			if te, ok := e.(*tlsconf.Error); ok {
+				errs = append(errs, keyed(te.Key, te))
+				continue
+			}
+			errs = append(errs, e)
+		}
+		return errors.Join(errs...)
+	}
+	b.snap.tls = tc
+	return nil
+}
+
+// accessLogWriter, when set, receives the access log whatever
+// server.access_log.output says: benchmarks set it to io.Discard.
+var accessLogWriter io.Writer
+
+// accessLog opens server.access_log's output; the snapshot closes it.
+func (b *builder) accessLog() error {
+	al := b.cfg.Server.AccessLog
+	if !al.Enabled {
+		return nil
+	}
+	f, err := accesslog.ParseFormat(al.Format)
+	if err != nil {
+		return keyed("server.access_log.format", err)
+	}
+	lg, err := accesslog.New(accesslog.Options{Format: f, Output: al.Output, Writer: accessLogWriter,
+		Sample: al.Sample, SkipPaths: al.SkipPaths})
+	if err != nil {
+		return keyed("server.access_log.output", err)
+	}
+	b.snap.closers = append(b.snap.closers, lg)
+	b.snap.alog = &accessLog{lg: lg, ips: b.snap.ips}
+	return nil
+}
+
+// tracing starts (or shares) the trace exporter of server.tracing and the
+// OTEL_* environment; the snapshot releases it.
+func (b *builder) tracing() error {
+	tc := b.cfg.Server.Tracing
+	o := tracing.Options{Enabled: tc.Enabled, Endpoint: tc.Endpoint, ServiceName: tc.ServiceName, Sample: tc.Sample}
+	if !tracing.On(o, os.Getenv) {
+		return nil
+	}
+	t, err := tracing.Acquire(o)
+	if err != nil {
+		return keyed("server.tracing", err)
+	}
+	b.snap.closers = append(b.snap.closers, t)
+	b.snap.tracer = t
+	return nil
+}
+
+// joined lists the errors err joins, or err alone.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
 // instrument records the metrics of route around next.
 func (b *builder) instrument(route string, next http.Handler) http.Handler {
-	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects}
+	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects, alog: b.snap.alog, tr: b.snap.tracer}
 }
 
 // routingCacheNotice is logged when a configuration asks for the
@@ -151,7 +248,8 @@ func (b *builder) compileLinks(prefix string, links []config.Link, global bool, 
 			b.fail(key+".use", fmt.Errorf("undefined plugin %q", l.Use))
 			continue
 		}
-		lk := link{name: l.Use, inst: inst}
+		typ, _ := b.cfg.Plugins[l.Use]["type"].(string)
+		lk := link{name: l.Use, typ: typ, inst: inst}
 		if l.When != nil && l.When != "" {
 			c, err := b.snap.conds.Compile(key+".when", l.When)
 			if err != nil {
@@ -161,7 +259,6 @@ func (b *builder) compileLinks(prefix string, links []config.Link, global bool, 
 			lk.cond, lk.source = c, c.String()
 		}
 		out = append(out, lk)
-		typ, _ := b.cfg.Plugins[l.Use]["type"].(string)
 		*infos = append(*infos, LinkInfo{Plugin: l.Use, Type: typ, When: lk.source, Global: global})
 	}
 	return out
@@ -176,8 +273,8 @@ func (b *builder) router() {
 	global := b.compileLinks("middleware", cfg.Middleware, true, &globalInfo)
 
 	mux.Use(extensionMethods)
-	mux.NotFound(b.instrument("unmatched", compose(global, http.HandlerFunc(notFound), h.metrics.panics, h.log)).ServeHTTP)
-	mux.MethodNotAllowed(b.instrument("unmatched", compose(global, methodNotAllowed(mux), h.metrics.panics, h.log)).ServeHTTP)
+	mux.NotFound(b.instrument("unmatched", compose(global, http.HandlerFunc(notFound), h.metrics.panics, h.log, s.tracer)).ServeHTTP)
+	mux.MethodNotAllowed(b.instrument("unmatched", compose(global, methodNotAllowed(mux), h.metrics.panics, h.log, s.tracer)).ServeHTTP)
 
 	for i, rt := range cfg.Routes {
 		key := fmt.Sprintf("routes[%d]", i)
@@ -200,10 +297,10 @@ func (b *builder) router() {
 		}
 		links = append(links, b.compileLinks(key+".middleware", rt.Middleware, false, &info.Chain)...)
 		var endpoint http.Handler
-		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 {
+		if ss, ok := final.(handlers.StatusServer); ok && len(links) == 0 && s.alog == nil && s.tracer == nil {
 			endpoint = &direct{rm: h.metrics.route(rt.Path), h: ss, maxBody: s.maxBody}
 		} else {
-			endpoint = b.instrument(rt.Path, handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log)))
+			endpoint = b.instrument(rt.Path, handlers.MaxBody(s.maxBody, compose(links, final, h.metrics.panics, h.log, s.tracer)))
 		}
 		if err := safeRoute(func() {
 			methods := routeMethods(rt.Methods)
@@ -296,7 +393,11 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 		return h, "static", nil
 	case hc.Proxy != nil:
 		ips := b.snap.ips
-		h, err := handlers.Proxy(hc.Proxy.Upstream, b.h.pools.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize), b.h.log,
+		rt := b.h.pools.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize)
+		if b.snap.tracer != nil {
+			rt = b.snap.tracer.Transport(rt)
+		}
+		h, err := handlers.Proxy(hc.Proxy.Upstream, rt, b.h.log,
 			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }))
 		if err != nil {
 			return nil, "", keyed(key+".proxy.upstream", err)

@@ -10,12 +10,14 @@ import (
 
 	"github.com/switchyard/switchyard/conditions"
 	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/internal/tracing"
 	"github.com/switchyard/switchyard/registry"
 )
 
 // link is one compiled link of a chain.
 type link struct {
 	name   string
+	typ    string // the plugin's type, for its trace span
 	inst   registry.Instance
 	cond   *conditions.Condition // nil: always runs
 	source string                // the condition's source, for the admin API
@@ -25,13 +27,18 @@ type link struct {
 // handler, the first link is outermost. Each plugin's own handler is guarded
 // so that a panic inside it becomes a 500 attributed to that plugin; a link
 // whose condition does not hold passes straight to the next one
-// (conditions.Condition.Wrap).
-func compose(links []link, final http.Handler, panics *prometheus.CounterVec, log *slog.Logger) http.Handler {
+// (conditions.Condition.Wrap). With tr, each link that runs has a span of
+// its own.
+func compose(links []link, final http.Handler, panics *prometheus.CounterVec, log *slog.Logger, tr *tracing.Tracer) http.Handler {
 	h := guard("", final, nil, log)
 	for i := len(links) - 1; i >= 0; i-- {
 		l := links[i]
 		mw := func(next http.Handler) http.Handler {
-			return guard(l.name, l.inst.Wrap(next), panics.WithLabelValues(l.name), log)
+			g := guard(l.name, l.inst.Wrap(next), panics.WithLabelValues(l.name), log)
+			if tr != nil {
+				return tr.Link(l.name, l.typ, g)
+			}
+			return g
 		}
 		if l.cond != nil {
 			mw = l.cond.Wrap(mw)

@@ -9,8 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/switchyard/switchyard/clientip"
 	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/internal/accesslog"
+	"github.com/switchyard/switchyard/internal/tracing"
 	"github.com/switchyard/switchyard/pool"
 	"github.com/switchyard/switchyard/registry"
 )
@@ -137,6 +141,8 @@ type instrumented struct {
 	rm   *routeMetrics
 	next http.Handler
 	objs *pool.Objects[statusWriter]
+	alog *accessLog      // nil: no access log
+	tr   *tracing.Tracer // nil: no tracing
 }
 
 // epoch anchors request timing: time.Since(epoch) reads only the monotonic
@@ -146,7 +152,11 @@ var epoch = time.Now()
 func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Since(epoch)
 	sw := in.objs.Get()
-	sw.w = w // the pool's reset cleared the rest, field by field
+	var span trace.Span
+	if in.tr != nil {
+		r, span = in.tr.Start(r, in.rm.pattern)
+	}
+	sw.w, sw.bytes = w, 0 // the pool's reset cleared the rest, field by field
 	// No defer: the chain's guards recover every panic but
 	// http.ErrAbortHandler, which abandons the response anyway.
 	in.next.ServeHTTP(sw, r)
@@ -154,8 +164,31 @@ func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if code == 0 {
 		code = http.StatusOK
 	}
-	in.rm.observe(r.Method, code, time.Since(epoch)-start)
+	d := time.Since(epoch) - start
+	in.rm.observe(r.Method, code, d)
+	if in.alog != nil {
+		in.alog.log(r, in.rm.pattern, code, sw.bytes, d)
+	}
+	if span != nil {
+		tracing.End(span, code)
+	}
 	in.objs.Put(sw)
+}
+
+// accessLog is a snapshot's access log: the logger, and the client IP as
+// the snapshot's server.trusted_proxies determine it.
+type accessLog struct {
+	lg  *accesslog.Logger
+	ips *clientip.Resolver
+}
+
+func (a *accessLog) log(r *http.Request, route string, code int, bytes int64, d time.Duration) {
+	if a.lg.Skip(r.URL.Path) {
+		return
+	}
+	e := accesslog.Entry{Start: time.Now().Add(-d), Duration: d, ClientIP: a.ips.IP(r),
+		Route: route, Status: code, Bytes: bytes}
+	a.lg.Log(r, &e)
 }
 
 // direct serves a route without middleware whose handler reports the status

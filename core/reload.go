@@ -168,7 +168,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	}
 	var plan *server.Plan
 	if err == nil {
-		if plan, err = h.srv.Prepare(settings(l.Config)); err != nil {
+		if plan, err = h.srv.Prepare(s.settings()); err != nil {
 			s.plugins.Discard()
 			s.release()
 			err = l.Annotate(keyed("server.addr", err))
@@ -211,9 +211,12 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// settings is what c says about listening and serving.
-func settings(c *config.Config) server.Settings {
+// settings is what s says about listening and serving.
+func (s *Snapshot) settings() server.Settings {
+	c := s.Loaded.Config
 	return server.Settings{
+		TLS:               s.tls,
+		H2C:               c.Server.H2C,
 		Addr:              c.Server.Addr,
 		Backlog:           c.Performance.Network.TCP.Backlog,
 		KeepAlive:         c.Performance.Network.TCP.Keepalive,
@@ -294,7 +297,7 @@ func (r *reloader) commit(cur, s *Snapshot, plan *server.Plan) {
 	reg := c.Performance.Middleware.Registry
 	h.plugins.SetOptions(instances.Options{TTL: reg.TTL, MaxWarm: reg.CacheSize, Logger: h.log})
 	h.cur.Store(s)
-	h.srv.Apply(settings(c), plan)
+	h.srv.Apply(s.settings(), plan)
 	if cur != nil {
 		h.retired.retire(cur)
 	}

@@ -55,7 +55,7 @@ func (h *Host) Start(addr string) error {
 	if s == nil {
 		return errors.New("core: Start before a configuration is loaded")
 	}
-	return h.srv.Start(addr, settings(s.Config()))
+	return h.srv.Start(addr, s.settings())
 }
 
 // Serve serves in the background on ln, a listener the caller made (an
@@ -66,7 +66,7 @@ func (h *Host) Serve(ln net.Listener) error {
 	if s == nil {
 		return errors.New("core: Serve before a configuration is loaded")
 	}
-	return h.srv.Serve(ln, settings(s.Config()))
+	return h.srv.Serve(ln, s.settings())
 }
 
 // Addr returns the address the host listens on, once started.

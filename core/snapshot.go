@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/internal/drain"
 	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/tracing"
 )
 
 // Snapshot is one immutable generation of the configuration: router,
@@ -40,7 +42,10 @@ type Snapshot struct {
 	routes        []RouteInfo
 	transport     *http.Transport
 	ownsTransport bool
-	closers       []io.Closer // static handlers' open directories
+	closers       []io.Closer     // static handlers' open directories
+	tls           *tls.Config     // server.tls read from its files; nil: plain HTTP
+	alog          *accessLog      // nil: no access log
+	tracer        *tracing.Tracer // nil: no tracing
 
 	gate        *drain.Gate // requests in flight; retired at the swap
 	releaseOnce sync.Once

@@ -13,6 +13,7 @@ import (
 type statusWriter struct {
 	w      http.ResponseWriter
 	status int
+	bytes  int64 // body bytes written, for the access log
 }
 
 func (sw *statusWriter) Header() http.Header { return sw.w.Header() }
@@ -28,7 +29,9 @@ func (sw *statusWriter) Write(b []byte) (int, error) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
-	return sw.w.Write(b)
+	n, err := sw.w.Write(b)
+	sw.bytes += int64(n)
+	return n, err
 }
 
 // ReadFrom keeps net/http's sendfile path for static files.
@@ -36,10 +39,15 @@ func (sw *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
+	var n int64
+	var err error
 	if rf, ok := sw.w.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(writerOnly{sw.w}, r)
 	}
-	return io.Copy(writerOnly{sw.w}, r)
+	sw.bytes += n
+	return n, err
 }
 
 // Flush implements http.Flusher for middleware that asserts it.

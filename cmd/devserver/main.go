@@ -10,6 +10,7 @@
 //	devserver -check -config FILE     # validate and exit, like nginx -t
 //	devserver -print-config           # print the effective config
 //	devserver -build ./cmd/myserver -config my.yaml
+//	devserver -tls                    # HTTPS with a local certificate (see internal/devcert)
 //
 // Run devserver -help for every flag, the signals and the exit codes.
 package main
@@ -18,10 +19,13 @@ import (
 	"context"
 	_ "embed"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 
 	"github.com/switchyard/switchyard/cli"
+	"github.com/switchyard/switchyard/core"
+	"github.com/switchyard/switchyard/internal/devcert"
 
 	_ "github.com/switchyard/switchyard/plugins/caching"
 	_ "github.com/switchyard/switchyard/plugins/compression"
@@ -45,6 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // options describe the devserver to the command kit.
 func options(args []string, stdin io.Reader, stdout, stderr io.Writer) cli.Options {
 	var build string
+	var local bool
+	var ca string
 	return cli.Options{
 		Name:              "devserver",
 		Description:       "a Switchyard host with the built-in plugins and a demo app, for trying configs and for the Go dev loop of your own binary (-build).",
@@ -53,7 +59,24 @@ func options(args []string, stdin io.Reader, stdout, stderr io.Writer) cli.Optio
 		DefaultConfig:     defaultConfig,
 		DefaultConfigName: "default.yaml",
 		EnableAdmin:       true,
+		Environ: func() ([]string, error) {
+			if !local {
+				return nil, nil
+			}
+			files, err := localCert()
+			if err != nil {
+				return nil, fmt.Errorf("-tls: %w", err)
+			}
+			ca = files.CA
+			return []string{"SWITCHYARD_SERVER__TLS__CERT_FILE=" + files.Cert, "SWITCHYARD_SERVER__TLS__KEY_FILE=" + files.Key}, nil
+		},
+		Banner: func(w io.Writer, h *core.Host) {
+			if ca != "" {
+				fmt.Fprintf(w, "  ca         %s (curl --cacert %s %s/hello)\n", ca, ca, cli.BaseURL(h))
+			}
+		},
 		Flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&local, "tls", false, "serve HTTPS with a local certificate for localhost, made in the user cache directory")
 			fs.StringVar(&build, "build", "", "Go `package` to build and run as a child on the devserver's socket, rebuilt on every save of the module's Go files (the dev loop)")
 		},
 		Command: func(ctx context.Context, inv *cli.Invocation) (int, bool) {
@@ -64,4 +87,14 @@ func options(args []string, stdin io.Reader, stdout, stderr io.Writer) cli.Optio
 		},
 		Args: args, Stdin: stdin, Stdout: stdout, Stderr: stderr,
 	}
+}
+
+// localCert returns the local development certificate, made on first use
+// in the user's cache directory.
+func localCert() (devcert.Files, error) {
+	dir, err := devcert.Dir()
+	if err != nil {
+		return devcert.Files{}, err
+	}
+	return devcert.Ensure(dir)
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -329,5 +331,47 @@ func TestServeInvalidConfig(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), "config rejected") {
 		t.Errorf("the start-up rejection was logged as well as printed:\n%s", errb.String())
+	}
+}
+
+// TestServeTLS: -tls makes a local certificate in the user cache directory,
+// prints the https URL and the authority's file, and a client trusting that
+// file (as curl --cacert does) gets /hello over HTTP/2.
+func TestServeTLS(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	go func() {
+		s.done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-tls", "-log-format", "text"}, strings.NewReader(""), io.Discard, s.stderr)
+	}()
+	t.Cleanup(func() {
+		if s.cancel != nil {
+			s.stop(t)
+		}
+	})
+	base := s.stderr.waitFor(t, regexp.MustCompile(`listening  (https://localhost:\d+)`))[1]
+	caFile := s.stderr.waitFor(t, regexp.MustCompile(`ca         (\S+)`))[1]
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in the printed CA file")
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, ForceAttemptHTTP2: true}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get(base + "/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "Hello, World!" || resp.ProtoMajor != 2 {
+		t.Errorf("GET /hello = %s %d %q", resp.Proto, resp.StatusCode, body)
+	}
+	if code := s.stop(t); code != 0 {
+		t.Errorf("exit %d\n%s", code, s.stderr)
 	}
 }

@@ -26,6 +26,20 @@ func Defaults() map[string]any {
 				"prefix":  "/_switchyard",
 				"allow":   []any{"127.0.0.0/8", "::1/128"},
 			},
+			"tls": map[string]any{"min_version": "1.2"},
+			"h2c": false,
+			"access_log": map[string]any{
+				"enabled":    false,
+				"format":     "text",
+				"output":     "stderr",
+				"sample":     1.0,
+				"skip_paths": []any{},
+			},
+			"tracing": map[string]any{
+				"enabled":      false,
+				"service_name": "switchyard",
+				"sample":       1.0,
+			},
 		},
 		"reload": map[string]any{
 			"watch":    true,

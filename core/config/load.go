@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -251,12 +252,45 @@ func (ld *loader) run(mainName string, data []byte, readErr error, dir string, o
 	if errs := validate(cfg, nil); len(errs) > 0 {
 		return l, l.finish(errs)
 	}
+	if ld.tlsFiles(cfg, dir) {
+		l.Files = ld.files
+		l.Hash = ld.hash(mainName, data, onDisk)
+	}
 	v, err := version(cfg)
 	if err != nil {
 		return l, l.finish(Errors{{Msg: err.Error()}})
 	}
 	l.Config, l.Version = cfg, v
 	return l, nil
+}
+
+// tlsFiles makes the file names of server.tls absolute (relative to dir,
+// the main file's directory) and adds them to the files of the load, so
+// that they are watched and hashed with the config: a renewed certificate
+// is a reload. It reports whether it added any.
+func (ld *loader) tlsFiles(cfg *Config, dir string) bool {
+	t := &cfg.Server.TLS
+	names := []*string{&t.CertFile, &t.KeyFile, &t.ClientCAFile}
+	for i := range t.Certificates {
+		names = append(names, &t.Certificates[i].CertFile, &t.Certificates[i].KeyFile)
+	}
+	added := false
+	for _, n := range names {
+		if *n == "" {
+			continue
+		}
+		if !filepath.IsAbs(*n) {
+			*n = filepath.Join(dir, *n)
+		}
+		if slices.Contains(ld.files, *n) {
+			continue
+		}
+		data, err := ld.fs.ReadFile(*n)
+		ld.files = append(ld.files, *n)
+		ld.fileData[*n], ld.fileErr[*n] = data, err
+		added = true
+	}
+	return added
 }
 
 // finish locates every error and sorts them.

@@ -56,6 +56,72 @@ type Server struct {
 	TrustedProxies []string `koanf:"trusted_proxies" json:"trusted_proxies"`
 	// Admin configures the admin API and dashboard.
 	Admin Admin `koanf:"admin" json:"admin"`
+	// TLS serves HTTPS (and HTTP/2 through ALPN) when a certificate is set.
+	TLS TLS `koanf:"tls" json:"tls"`
+	// H2C serves HTTP/2 over cleartext (prior knowledge), for use behind a
+	// load balancer; HTTP/1.1 is still served.
+	H2C bool `koanf:"h2c" json:"h2c"`
+	// AccessLog writes one line per request.
+	AccessLog AccessLog `koanf:"access_log" json:"access_log"`
+	// Tracing exports OpenTelemetry spans over OTLP/HTTP.
+	Tracing Tracing `koanf:"tracing" json:"tracing"`
+}
+
+// TLS is `server.tls`. Relative file names resolve against the directory of
+// the main config file; the files are watched like the config.
+type TLS struct {
+	// CertFile is a PEM certificate chain, leaf first.
+	CertFile string `koanf:"cert_file" json:"cert_file,omitempty"`
+	// KeyFile is the PEM private key of CertFile.
+	KeyFile string `koanf:"key_file" json:"key_file,omitempty"`
+	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3".
+	MinVersion string `koanf:"min_version" json:"min_version"`
+	// ClientCAFile, when set, requires client certificates signed by one of
+	// its PEM certificates (mutual TLS).
+	ClientCAFile string `koanf:"client_ca_file" json:"client_ca_file,omitempty"`
+	// Certificates are more pairs, chosen by the name a client asks for (SNI).
+	Certificates []CertPair `koanf:"certificates" json:"certificates,omitempty"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || len(t.Certificates) > 0 }
+
+// CertPair is one entry of `server.tls.certificates`.
+type CertPair struct {
+	// CertFile is a PEM certificate chain, leaf first.
+	CertFile string `koanf:"cert_file" json:"cert_file"`
+	// KeyFile is the PEM private key of CertFile.
+	KeyFile string `koanf:"key_file" json:"key_file"`
+}
+
+// AccessLog is `server.access_log`.
+type AccessLog struct {
+	// Enabled writes the access log.
+	Enabled bool `koanf:"enabled" json:"enabled"`
+	// Format is json, text, common (CLF) or combined.
+	Format string `koanf:"format" json:"format"`
+	// Output is stderr, stdout or a file path (reopened on SIGUSR1 or when moved).
+	Output string `koanf:"output" json:"output"`
+	// Sample is the fraction of requests logged, from 0 to 1.
+	Sample float64 `koanf:"sample" json:"sample"`
+	// SkipPaths are paths never logged; a trailing * matches a prefix.
+	SkipPaths []string `koanf:"skip_paths" json:"skip_paths"`
+}
+
+// Tracing is `server.tracing`. The standard OTEL_* environment variables
+// apply too: OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) turns
+// tracing on without this block.
+type Tracing struct {
+	// Enabled exports spans.
+	Enabled bool `koanf:"enabled" json:"enabled"`
+	// Endpoint is the OTLP/HTTP traces URL, such as
+	// http://localhost:4318/v1/traces; empty uses the OTEL_* variables.
+	Endpoint string `koanf:"endpoint" json:"endpoint,omitempty"`
+	// ServiceName is the service.name resource attribute.
+	ServiceName string `koanf:"service_name" json:"service_name"`
+	// Sample is the fraction of new traces recorded, from 0 to 1; a request
+	// with a sampled traceparent is always recorded.
+	Sample float64 `koanf:"sample" json:"sample"`
 }
 
 // Admin is `server.admin`.

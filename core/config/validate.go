@@ -19,6 +19,7 @@ import (
 func validate(c *Config, skip Errors) Errors {
 	v := &validator{c: c}
 	v.server()
+	v.tls()
 	v.reload()
 	v.performance()
 	v.conditions()
@@ -100,6 +101,57 @@ func (v *validator) server() {
 		v.add("server.admin.prefix", "%q must not end with /", p)
 	case strings.ContainsAny(p, "{}*"):
 		v.add("server.admin.prefix", "%q must be a plain path, without {params} or *", p)
+	}
+}
+
+// tls checks the shape of server.tls; the files themselves are read and
+// checked when the snapshot is built.
+func (v *validator) tls() {
+	t := &v.c.Server.TLS
+	switch t.MinVersion {
+	case "1.2", "1.3":
+	default:
+		v.add("server.tls.min_version", "%q: want \"1.2\" or \"1.3\"", t.MinVersion)
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		if t.CertFile == "" {
+			v.add("server.tls.cert_file", "must be set with server.tls.key_file")
+		} else {
+			v.add("server.tls.key_file", "must be set with server.tls.cert_file")
+		}
+	}
+	for i, c := range t.Certificates {
+		key := indexKey("server.tls.certificates", i)
+		if c.CertFile == "" {
+			v.add(key+".cert_file", "must not be empty")
+		}
+		if c.KeyFile == "" {
+			v.add(key+".key_file", "must not be empty")
+		}
+	}
+	if t.ClientCAFile != "" && !t.Enabled() {
+		v.add("server.tls.client_ca_file", "needs a certificate: set server.tls.cert_file and key_file")
+	}
+	a := &v.c.Server.AccessLog
+	switch a.Format {
+	case "json", "text", "common", "combined":
+	default:
+		v.add("server.access_log.format", "%q: want json, text, common or combined", a.Format)
+	}
+	if a.Output == "" {
+		v.add("server.access_log.output", "must not be empty: stderr, stdout or a file path")
+	}
+	if a.Sample < 0 || a.Sample > 1 {
+		v.add("server.access_log.sample", "must be from 0 to 1, got %v", a.Sample)
+	}
+	tr := &v.c.Server.Tracing
+	if tr.Sample < 0 || tr.Sample > 1 {
+		v.add("server.tracing.sample", "must be from 0 to 1, got %v", tr.Sample)
+	}
+	if tr.Endpoint != "" {
+		if u, err := url.Parse(tr.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.add("server.tracing.endpoint", "%q: want an http(s) URL such as http://localhost:4318/v1/traces", tr.Endpoint)
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -44,6 +45,13 @@ type Settings struct {
 	// ShutdownTimeout bounds the drain of a listener left by an address
 	// change, and Shutdown when its context has no deadline.
 	ShutdownTimeout time.Duration
+
+	// TLS, when set, serves HTTPS; HTTP/2 is offered through ALPN. A new
+	// TLS value with TLS already on is swapped in for the next handshakes
+	// (a renewed certificate): no new generation, no connection dropped.
+	TLS *tls.Config
+	// H2C serves HTTP/2 over cleartext to clients with prior knowledge.
+	H2C bool
 }
 
 // Options configure a Server.
@@ -60,7 +68,8 @@ type Options struct {
 // listeners and http.Server generations as its Settings change.
 type Server struct {
 	opts     Options
-	settings atomic.Pointer[Settings] // in force: read by the accept loop
+	settings atomic.Pointer[Settings]   // in force: read by the accept loop
+	tls      atomic.Pointer[tls.Config] // in force: read by every TLS handshake
 
 	mu       sync.Mutex
 	addr     string // forced by the caller (Start's addr, or Serve's listener), else Settings.Addr
@@ -105,11 +114,13 @@ func (g *generation) finished() bool {
 type serverKey struct {
 	readHeader, read, write, idle time.Duration
 	maxHeader                     int
+	tls, h2c                      bool
 }
 
 func keyOf(s Settings) serverKey {
 	return serverKey{readHeader: s.ReadHeaderTimeout, read: s.ReadTimeout,
-		write: s.WriteTimeout, idle: s.IdleTimeout, maxHeader: s.MaxHeaderBytes}
+		write: s.WriteTimeout, idle: s.IdleTimeout, maxHeader: s.MaxHeaderBytes,
+		tls: s.TLS != nil, h2c: s.H2C}
 }
 
 // listenKey is what a listener was opened with.
@@ -151,6 +162,7 @@ func (s *Server) start(addr string, ln net.Listener, set Settings) error {
 	}
 	s.addr = addr
 	s.settings.Store(&set)
+	s.storeTLS(set.TLS)
 	k := s.listenKey(set)
 	var acc *acceptor
 	if ln != nil {
@@ -252,6 +264,7 @@ func (s *Server) Apply(set Settings, plan *Plan) {
 		return
 	}
 	s.settings.Store(&set)
+	s.storeTLS(set.TLS)
 	s.prune()
 	k := keyOf(set)
 	switch {
@@ -331,17 +344,56 @@ func (s *Server) newGeneration(acc *acceptor, k serverKey) *generation {
 			}
 		},
 		ConnContext: connContext,
+		Protocols:   protocols(k),
+	}
+	var ln net.Listener = g.ln
+	if k.tls {
+		// Every handshake reads the configuration in force, so that a
+		// reload's certificate serves the next connection.
+		ln = tls.NewListener(ln, &tls.Config{
+			NextProtos: tlsconfNextProtos,
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return s.tls.Load(), nil
+			},
+		})
 	}
 	acc.target.Store(g.ln)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(g.done)
-		if err := g.srv.Serve(g.ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := g.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.opts.Logger.Error("serve", "err", err)
 		}
 	}()
 	return g
+}
+
+// nextProtos are offered through ALPN: HTTP/2 first.
+var tlsconfNextProtos = []string{"h2", "http/1.1"}
+
+// protocols are the HTTP versions a generation serves: HTTP/1.1 always,
+// HTTP/2 over TLS, and HTTP/2 over cleartext with h2c.
+func protocols(k serverKey) *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(true)
+	p.SetHTTP2(k.tls)
+	p.SetUnencryptedHTTP2(k.h2c)
+	return p
+}
+
+// storeTLS puts c in force for the next handshakes, offering HTTP/2 through
+// ALPN unless c names its own protocols.
+func (s *Server) storeTLS(c *tls.Config) {
+	if c == nil {
+		s.tls.Store(nil)
+		return
+	}
+	if len(c.NextProtos) == 0 {
+		c = c.Clone()
+		c.NextProtos = tlsconfNextProtos
+	}
+	s.tls.Store(c)
 }
 
 // stop marks the server stopping, closes the listener and returns every

@@ -1,0 +1,11 @@
+//go:build unix
+
+package accesslog
+
+import (
+	"os"
+	"syscall"
+)
+
+// reopenSignals make the open log files reopen.
+var reopenSignals = []os.Signal{syscall.SIGUSR1}
