@@ -21,14 +21,14 @@ import (
 // Server is an etcd child process owned by one test. Stop and Start kill
 // and restart it on the same ports and data directory.
 type Server struct {
-	t        testing.TB
-	bin      string
-	dir      string
-	client   string // host:port of the client URL
-	peer     string
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	done     chan struct{}
+	t      testing.TB
+	bin    string
+	dir    string
+	client string // host:port of the client URL
+	peer   string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
 }
 
 // Start runs etcd on two free ports of 127.0.0.1 and stops it when the test
