@@ -45,6 +45,10 @@ type generations struct {
 	mu   sync.Mutex
 	list []Generation
 	n    uint64
+	// writing is the trigger of a write through the ConfigStore under way:
+	// the generation it makes carries it, even when the source's watch
+	// applies it before the store's own reload does.
+	writing hotreload.Trigger
 }
 
 // recordGeneration adds the configuration just applied when its version
@@ -65,6 +69,9 @@ func (r *reloader) recordGeneration(src Source, d Document, s *Snapshot, t hotre
 		r.h.metrics.genInfo.DeleteLabelValues(g.list[k-1].Version)
 	}
 	r.h.metrics.genInfo.WithLabelValues(s.Version).Set(1)
+	if g.writing != "" {
+		t = g.writing
+	}
 	g.n++
 	g.list = append(g.list, Generation{Number: g.n, Version: s.Version, Source: src.Kind(),
 		Revision: d.Revision, Time: at, Trigger: t, Changes: ch, data: d.Data})
@@ -136,15 +143,24 @@ func (c *ConfigStore) Rollback(ctx context.Context, version string) (hotreload.R
 func (c *ConfigStore) write(ctx context.Context, data []byte, t hotreload.Trigger, retry bool) (hotreload.Result, error) {
 	r := c.h.reload
 	r.mu.Lock()
-	st := r.source
+	src, name, dir := r.source.src, r.source.name, r.source.dir
 	r.mu.Unlock()
-	ws, ok := st.src.(WritableSource)
+	ws, ok := src.(WritableSource)
 	if !ok {
 		return hotreload.Result{}, ErrNotWritable
 	}
-	if _, err := c.h.Check(st.name, data, st.dir); err != nil {
+	if _, err := c.h.Check(name, data, dir); err != nil {
 		return hotreload.Result{}, err
 	}
+	g := &r.gens
+	g.mu.Lock()
+	g.writing = t
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		g.writing = ""
+		g.mu.Unlock()
+	}()
 	err := ws.Write(ctx, data)
 	if errors.Is(err, ErrStale) && retry {
 		// A rollback names no version it replaces: catch up, then try once

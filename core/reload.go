@@ -21,7 +21,7 @@ import (
 type sourceState struct {
 	src Source
 	// name and dir are the main document's name and include directory at
-	// the last load, for validating a write.
+	// the last load, for validating a write; guarded by reloader.mu.
 	name, dir string
 
 	// tried is the content hash of the last load attempted from this source
@@ -153,7 +153,9 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	}
 	doc, err := src.src.Load(h.opts.Env)
 	l := doc.Loaded
+	r.mu.Lock() // ConfigStore reads them
 	src.name, src.dir = doc.Name, doc.Dir
+	r.mu.Unlock()
 	if errors.Is(err, ErrSourceUnavailable) {
 		h.metrics.sourceUp.Set(0)
 	} else {

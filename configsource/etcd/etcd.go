@@ -406,30 +406,44 @@ func (s *Source) Watch(ctx context.Context, changed func(), up func(bool)) {
 }
 
 // follow watches the key from revision from until the watch breaks or etcd
-// stops answering (false), or ctx ends.
+// stops answering (false), or ctx ends (true). A checker beside it asks etcd
+// every CheckInterval whether it answers, since a watch stream alone may wait
+// silently for a dead server (even while it is being set up); when etcd
+// does not answer, the checker cancels the watch.
 func (s *Source) follow(ctx context.Context, from int64, changed func()) bool {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer cancel()
-	wch := s.cli.Watch(wctx, s.opts.Key, clientv3.WithRev(from))
-	tick := time.NewTicker(s.opts.CheckInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return true
-		case wr, ok := <-wch:
-			if !ok || wr.Canceled || wr.Err() != nil {
-				return false
+	wg.Go(func() {
+		tick := time.NewTicker(s.opts.CheckInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-tick.C:
 			}
-			if len(wr.Events) > 0 {
-				changed()
-			}
-		case <-tick.C:
-			cctx, ccancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+			cctx, ccancel := context.WithTimeout(wctx, s.opts.RequestTimeout)
 			_, err := s.cli.Get(cctx, s.opts.Key, clientv3.WithCountOnly())
 			ccancel()
 			if err != nil {
-				return false
+				cancel()
+				return
+			}
+		}
+	})
+	wch := s.cli.Watch(wctx, s.opts.Key, clientv3.WithRev(from))
+	for {
+		select {
+		case <-wctx.Done():
+			return ctx.Err() != nil
+		case wr, ok := <-wch:
+			if !ok || wr.Canceled || wr.Err() != nil {
+				return ctx.Err() != nil
+			}
+			if len(wr.Events) > 0 {
+				changed()
 			}
 		}
 	}
