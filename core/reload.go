@@ -156,7 +156,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	r.mu.Lock() // ConfigStore reads them
 	src.name, src.dir = doc.Name, doc.Dir
 	r.mu.Unlock()
-	if errors.Is(err, ErrSourceUnavailable) {
+	if errors.Is(err, ErrSourceUnavailable) || doc.Cached {
 		h.metrics.sourceUp.Set(0)
 	} else {
 		h.metrics.sourceUp.Set(1)

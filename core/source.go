@@ -41,6 +41,9 @@ type Document struct {
 	// Revision is the source's own revision of what was read (etcd's mod
 	// revision of the key); empty when the source has none.
 	Revision string
+	// Cached is true when the source could not be reached and this is its
+	// local copy of the last good configuration.
+	Cached bool
 }
 
 // WatchSource is a Source that reports its own changes. Host.Watch runs

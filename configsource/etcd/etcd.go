@@ -267,8 +267,7 @@ func (s *Source) Load(env []string) (core.Document, error) {
 		if !known {
 			return s.loadCache(env, err)
 		}
-		return core.Document{Name: s.name, Dir: s.opts.Dir},
-			fmt.Errorf("%s: %w: %v", s.target, core.ErrSourceUnavailable, err)
+		return core.Document{Name: s.name, Dir: s.opts.Dir}, unreachable(s.target + ": unreachable: " + err.Error())
 	}
 	var data []byte
 	var rev int64
@@ -289,8 +288,8 @@ func (s *Source) Load(env []string) (core.Document, error) {
 func (s *Source) loadCache(env []string, cause error) (core.Document, error) {
 	data, rerr := os.ReadFile(s.opts.CacheFile)
 	if rerr != nil {
-		return core.Document{Name: s.name, Dir: s.opts.Dir}, fmt.Errorf(
-			"%s: %w (%v) and no cached config at %s", s.target, core.ErrSourceUnavailable, cause, s.opts.CacheFile)
+		return core.Document{Name: s.name, Dir: s.opts.Dir}, unreachable(fmt.Sprintf(
+			"%s: unreachable (%v) and no cached config at %s", s.target, cause, s.opts.CacheFile))
 	}
 	s.log.Warn("ETCD UNREACHABLE: STARTING FROM THE CACHED CONFIG; it will follow etcd once it answers",
 		"source", s.target, "cache_file", s.opts.CacheFile, "err", cause)
@@ -302,7 +301,7 @@ func (s *Source) loadCache(env []string, cause error) (core.Document, error) {
 		name += "." + s.opts.Format
 	}
 	l, err := config.LoadBytes(name, data, s.opts.Dir, env)
-	return core.Document{Loaded: l, Name: s.name, Dir: s.opts.Dir, Data: data, Revision: "cache"}, err
+	return core.Document{Loaded: l, Name: s.name, Dir: s.opts.Dir, Data: data, Revision: "cache", Cached: true}, err
 }
 
 // Write puts data in the key if its mod revision is still the one the last
@@ -321,7 +320,7 @@ func (s *Source) Write(ctx context.Context, data []byte) error {
 		Then(clientv3.OpPut(s.opts.Key, string(data))).
 		Commit()
 	if err != nil {
-		return fmt.Errorf("%s: %w: %v", s.target, core.ErrSourceUnavailable, err)
+		return unreachable(s.target + ": unreachable: " + err.Error())
 	}
 	if !resp.Succeeded {
 		return fmt.Errorf("%w: %s was written by another client after revision %d", core.ErrStale, s.target, rev)
@@ -332,7 +331,7 @@ func (s *Source) Write(ctx context.Context, data []byte) error {
 // Applied keeps a copy of a configuration applied from etcd in the cache
 // file, and in reload.cache_file when that names another path.
 func (s *Source) Applied(d core.Document, c *config.Config) {
-	if d.Revision == "cache" || d.Data == nil {
+	if d.Cached || d.Data == nil {
 		return
 	}
 	paths := []string{s.opts.CacheFile}
@@ -448,6 +447,13 @@ func (s *Source) follow(ctx context.Context, from int64, changed func()) bool {
 		}
 	}
 }
+
+// unreachable is an error that is core.ErrSourceUnavailable, with a
+// message of its own.
+type unreachable string
+
+func (e unreachable) Error() string        { return string(e) }
+func (e unreachable) Is(target error) bool { return target == core.ErrSourceUnavailable }
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
