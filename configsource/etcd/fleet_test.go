@@ -251,9 +251,11 @@ func TestFleetWritesUnderLoad(t *testing.T) {
 	f := newFleet(t, 3, "w0")
 	l := startLoad(f, 500, 60*time.Second)
 	const writes = 200
+	pace := time.NewTicker(10 * time.Millisecond) // the writer's pace: up to 100 writes/s
+	defer pace.Stop()
 	for i := 1; i <= writes; i++ {
+		<-pace.C
 		f.put(doc(fmt.Sprintf("w%d", i)))
-		time.Sleep(10 * time.Millisecond) // pacing of the writer, not a wait for a condition
 	}
 	f.allServe(wait.Deadline, fmt.Sprintf("w%d", writes))
 	rps := l.finish(len(f.hosts))
