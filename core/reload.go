@@ -211,8 +211,12 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	h.metrics.lastOK.Set(1)
 	h.metrics.lastOKTS.Set(float64(time.Now().UnixNano()) / 1e9)
 	r.watch(nil, l)
-	h.log.Info("config loaded", "version", s.Version, "trigger", string(t), "source", src.src.Kind(),
-		"duration", res.Duration.Round(time.Microsecond).String(), "changes", res.Changes.String())
+	attrs := []any{"version", s.Version, "trigger", string(t),
+		"duration", res.Duration.Round(time.Microsecond).String(), "changes", res.Changes.String()}
+	if k := src.src.Kind(); k != "file" && k != "bytes" {
+		attrs = append(attrs, "source", k, "revision", doc.Revision)
+	}
+	h.log.Info("config loaded", attrs...)
 	return res
 }
 
