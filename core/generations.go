@@ -111,14 +111,7 @@ func (c *ConfigStore) Generations() []Generation {
 func (c *ConfigStore) Put(ctx context.Context, ifMatch string, data []byte) (hotreload.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cur := c.h.cur.Load()
-	if cur == nil {
-		return hotreload.Result{}, errors.New("core: no configuration loaded")
-	}
-	if ifMatch != cur.Version {
-		return hotreload.Result{}, fmt.Errorf("%w: serving version is %s, not %s", ErrStale, cur.Version, ifMatch)
-	}
-	return c.write(ctx, data, hotreload.TriggerAdmin, false)
+	return c.write(ctx, data, hotreload.TriggerAdmin, ifMatch)
 }
 
 // Rollback writes the kept generation of the given version back to the
@@ -137,14 +130,27 @@ func (c *ConfigStore) Rollback(ctx context.Context, version string) (hotreload.R
 	if data == nil {
 		return hotreload.Result{}, fmt.Errorf("%w: %q", ErrUnknownGeneration, version)
 	}
-	return c.write(ctx, data, TriggerRollback, true)
+	return c.write(ctx, data, TriggerRollback, "")
 }
 
-func (c *ConfigStore) write(ctx context.Context, data []byte, t hotreload.Trigger, retry bool) (hotreload.Result, error) {
+// write validates data, writes it to the source if the source still holds
+// what the host last read, and reloads. With ifMatch set, the host must
+// serve that version; without, a stale source is caught up once and the
+// write tried again (a rollback names no version it replaces).
+func (c *ConfigStore) write(ctx context.Context, data []byte, t hotreload.Trigger, ifMatch string) (hotreload.Result, error) {
 	r := c.h.reload
+	// The revision first, then the version: the reloader sets the revision
+	// after the swap, so a version older than the revision cannot be seen.
 	r.mu.Lock()
-	src, name, dir := r.source.src, r.source.name, r.source.dir
+	src, name, dir, rev := r.source.src, r.source.name, r.source.dir, r.source.rev
 	r.mu.Unlock()
+	cur := c.h.cur.Load()
+	if cur == nil {
+		return hotreload.Result{}, errors.New("core: no configuration loaded")
+	}
+	if ifMatch != "" && ifMatch != cur.Version {
+		return hotreload.Result{}, fmt.Errorf("%w: serving version is %s, not %s", ErrStale, cur.Version, ifMatch)
+	}
 	ws, ok := src.(WritableSource)
 	if !ok {
 		return hotreload.Result{}, ErrNotWritable
@@ -161,12 +167,13 @@ func (c *ConfigStore) write(ctx context.Context, data []byte, t hotreload.Trigge
 		g.writing = ""
 		g.mu.Unlock()
 	}()
-	err := ws.Write(ctx, data)
-	if errors.Is(err, ErrStale) && retry {
-		// A rollback names no version it replaces: catch up, then try once
-		// more.
+	err := ws.Write(ctx, data, rev)
+	if errors.Is(err, ErrStale) && ifMatch == "" {
 		c.h.Reload(t)
-		err = ws.Write(ctx, data)
+		r.mu.Lock()
+		rev = r.source.rev
+		r.mu.Unlock()
+		err = ws.Write(ctx, data, rev)
 	}
 	if err != nil {
 		return hotreload.Result{}, err

@@ -21,8 +21,12 @@ import (
 type sourceState struct {
 	src Source
 	// name and dir are the main document's name and include directory at
-	// the last load, for validating a write; guarded by reloader.mu.
-	name, dir string
+	// the last load, for validating a write, and rev the revision of the
+	// last document whose load is over (applied, rejected or skipped): a
+	// write replaces the source only if it still holds that. Guarded by
+	// reloader.mu; rev is set after the snapshot swap, so that a write that
+	// sees it also sees the version it produced.
+	name, dir, rev string
 
 	// tried is the content hash of the last load attempted from this source
 	// and failed the error that rejected it (nil when it was applied). A file
@@ -143,7 +147,9 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 
 	contentTrigger := cur != nil && !switching &&
 		(t == hotreload.TriggerFile || t == hotreload.TriggerPoll || t == hotreload.Trigger(src.src.Kind()))
+	settle := func() {}
 	skip := func() hotreload.Result {
+		settle()
 		res.Skipped, res.Success, res.Error, res.Err = true, src.failed == nil, errText(src.failed), src.failed
 		res.Duration = time.Since(start)
 		return res
@@ -156,6 +162,14 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	r.mu.Lock() // ConfigStore reads them
 	src.name, src.dir = doc.Name, doc.Dir
 	r.mu.Unlock()
+	settle = func() {
+		if errors.Is(err, ErrSourceUnavailable) {
+			return
+		}
+		r.mu.Lock()
+		src.rev = doc.Revision
+		r.mu.Unlock()
+	}
 	if errors.Is(err, ErrSourceUnavailable) || doc.Cached {
 		h.metrics.sourceUp.Set(0)
 	} else {
@@ -190,6 +204,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	}
 	if err != nil {
 		src.failed = err
+		settle()
 		h.metrics.reloads.WithLabelValues("failure").Inc()
 		h.metrics.lastOK.Set(0)
 		if t != hotreload.TriggerStart { // LoadFile and LoadBytes return it instead
@@ -201,6 +216,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	src.failed = nil
 	res.Changes = diff(cur, s)
 	r.commit(cur, s, plan)
+	settle()
 	r.recordGeneration(src.src, doc, s, t, start, res.Changes)
 	if a, ok := src.src.(AppliedSource); ok {
 		a.Applied(doc, l.Config)

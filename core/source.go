@@ -39,7 +39,8 @@ type Document struct {
 	// Data is the main document as read: what a rollback writes back.
 	Data []byte
 	// Revision is the source's own revision of what was read (etcd's mod
-	// revision of the key); empty when the source has none.
+	// revision of the key, a file's content hash); a writable source
+	// compares it in Write.
 	Revision string
 	// Cached is true when the source could not be reached and this is its
 	// local copy of the last good configuration.
@@ -60,10 +61,11 @@ type WatchSource interface {
 // WritableSource is a Source that the admin API can write to.
 type WritableSource interface {
 	Source
-	// Write replaces the main document with data, unless the source has
-	// changed since its last Load: then the error wraps ErrStale and
-	// nothing is written.
-	Write(ctx context.Context, data []byte) error
+	// Write replaces the main document with data if the source still
+	// holds the document of revision rev (a Document.Revision that Load
+	// returned); otherwise the error wraps ErrStale and nothing is
+	// written.
+	Write(ctx context.Context, data []byte, rev string) error
 }
 
 // AppliedSource is a Source told when a document it returned was applied,
@@ -88,19 +90,15 @@ var ErrNotWritable = errors.New("core: the configuration source cannot be writte
 // fileSource is a configuration file on disk and its includes.
 type fileSource struct {
 	path string
-
-	mu       sync.Mutex
-	mainHash string // content hash of the main file at the last Load
+	mu   sync.Mutex // serialises writes
 }
 
 func (*fileSource) Kind() string { return "file" }
 
 func (f *fileSource) Load(env []string) (Document, error) {
+	rev := hotreload.Hash([]string{f.path})
 	l, err := config.Load(f.path, env)
-	f.mu.Lock()
-	f.mainHash = hotreload.Hash([]string{f.path})
-	f.mu.Unlock()
-	d := Document{Loaded: l, Name: f.path, Dir: filepath.Dir(f.path)}
+	d := Document{Loaded: l, Name: f.path, Dir: filepath.Dir(f.path), Revision: rev[:16]}
 	if err == nil {
 		// Read after the load: a rollback writes back these bytes. A write
 		// between the two is caught by the next load's hash.
@@ -110,19 +108,15 @@ func (f *fileSource) Load(env []string) (Document, error) {
 }
 
 // Write replaces the file atomically (a temporary file in the same
-// directory, synced, then renamed over it), unless its content changed
-// since the last Load.
-func (f *fileSource) Write(_ context.Context, data []byte) error {
+// directory, synced, then renamed over it), unless its content is no longer
+// that of revision rev.
+func (f *fileSource) Write(_ context.Context, data []byte, rev string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if hotreload.Hash([]string{f.path}) != f.mainHash {
+	if rev == "" || hotreload.Hash([]string{f.path})[:16] != rev {
 		return fmt.Errorf("%w: %s was modified", ErrStale, f.path)
 	}
-	if err := writeAtomic(f.path, data); err != nil {
-		return err
-	}
-	f.mainHash = hotreload.Hash([]string{f.path})
-	return nil
+	return writeAtomic(f.path, data)
 }
 
 // writeAtomic writes data to path by rename, keeping path's mode when it

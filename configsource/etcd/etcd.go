@@ -304,13 +304,12 @@ func (s *Source) loadCache(env []string, cause error) (core.Document, error) {
 	return core.Document{Loaded: l, Name: s.name, Dir: s.opts.Dir, Data: data, Revision: "cache", Cached: true}, err
 }
 
-// Write puts data in the key if its mod revision is still the one the last
-// Load read (a transaction): otherwise the error wraps core.ErrStale.
-func (s *Source) Write(ctx context.Context, data []byte) error {
-	s.mu.Lock()
-	rev, known := s.rev, s.revKnown && !s.fromCache
-	s.mu.Unlock()
-	if !known {
+// Write puts data in the key if its mod revision is still rev (a
+// Document.Revision of Load), in one transaction: otherwise the error wraps
+// core.ErrStale.
+func (s *Source) Write(ctx context.Context, data []byte, revision string) error {
+	rev, err := strconv.ParseInt(revision, 10, 64)
+	if err != nil {
 		return fmt.Errorf("%w: %s has not been read from etcd yet", core.ErrStale, s.target)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
