@@ -47,6 +47,7 @@ type Host struct {
 	plugins *instances.Registry
 	pools   *Pools
 	reload  *reloader
+	store   *ConfigStore
 	srv     *server.Server
 	retired retired // snapshots still draining
 
@@ -67,6 +68,7 @@ func New(opts Options) *Host {
 	h.plugins = instances.New(instances.Options{TTL: 60 * time.Second, MaxWarm: 1000, Logger: h.log})
 	h.pools = newPools(&h.cur, h.metrics.reg)
 	h.reload = newReloader(h)
+	h.store = &ConfigStore{h: h}
 	h.srv = server.New(server.Options{Handler: h, Logger: h.log, ConnState: h.metrics.connState})
 	return h
 }

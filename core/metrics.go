@@ -33,6 +33,8 @@ type hostMetrics struct {
 	lastOKTS prometheus.Gauge
 	condHits prometheus.Counter
 	condMiss prometheus.Counter
+	sourceUp prometheus.Gauge
+	genInfo  *prometheus.GaugeVec
 }
 
 // newHostMetrics creates the host's metrics. inFlight is read at scrape
@@ -63,6 +65,8 @@ func newHostMetrics(inFlight func() float64) *hostMetrics {
 		Name: "http_requests_in_flight", Help: "Requests being served."}, inFlight))
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	m.sourceUp = f.Gauge("config_source_up", "Whether the configuration source (file, etcd) was reachable at the last look.").WithLabelValues()
+	m.genInfo = f.Gauge("config_generation_info", "The configuration generation serving: 1 for its version.", "version")
 	return m
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -15,13 +16,17 @@ import (
 	"github.com/switchyard/switchyard/internal/server"
 )
 
-// source is where the configuration comes from: a file, or bytes embedded
-// in a binary (the devserver's default).
-type source struct {
-	path string
-	name string
-	data []byte
-	dir  string
+// sourceState is a Source and what the reloader remembers of its last
+// load.
+type sourceState struct {
+	src Source
+	// name and dir are the main document's name and include directory at
+	// the last load, for validating a write, and rev the revision of the
+	// last document whose load is over (applied, rejected or skipped): a
+	// write replaces the source only if it still holds that. Guarded by
+	// reloader.mu; rev is set after the snapshot swap, so that a write that
+	// sees it also sees the version it produced.
+	name, dir, rev string
 
 	// tried is the content hash of the last load attempted from this source
 	// and failed the error that rejected it (nil when it was applied). A file
@@ -41,8 +46,8 @@ type source struct {
 // file matching an include glob appeared, and the files hash as before. It
 // is how an event that changes no content (a touch, an editor's swap file,
 // the second event of a save) costs one hash. False means "load and see".
-func (s *source) unchanged(env []string) bool {
-	if s.path == "" || s.tried == "" || len(s.triedFiles) == 0 {
+func (s *sourceState) unchanged(env []string) bool {
+	if _, file := s.src.(*fileSource); !file || s.tried == "" || len(s.triedFiles) == 0 {
 		return false
 	}
 	for _, kv := range env {
@@ -64,13 +69,6 @@ func (s *source) unchanged(env []string) bool {
 	return hotreload.Hash(s.triedFiles) == s.tried
 }
 
-func (s source) load(env []string) (*config.Loaded, error) {
-	if s.path != "" {
-		return config.Load(s.path, env)
-	}
-	return config.LoadBytes(s.name, s.data, s.dir, env)
-}
-
 // reloader is the one way a configuration gets in: the first load, a file
 // event, SIGHUP and the admin API all run through its hotreload.Runner,
 // which serialises them and records each in the history.
@@ -81,10 +79,14 @@ type reloader struct {
 	// Touched only by run, which the runner never calls concurrently, and
 	// by Watch and close under mu.
 	mu      sync.Mutex
-	source  source
-	next    *source // set by use: the source the next run switches to
+	source  sourceState
+	next    *sourceState // set by use: the source the next run switches to
 	watcher *hotreload.Watcher
 	watched bool // Watch succeeded once: a second call is a no-op
+	stopSrc context.CancelFunc
+	srcWG   sync.WaitGroup // the goroutine of a WatchSource
+
+	gens generations
 }
 
 func newReloader(h *Host) *reloader {
@@ -95,9 +97,9 @@ func newReloader(h *Host) *reloader {
 
 // use makes src the source and loads it. When the host already serves a
 // configuration, a failed load leaves it serving and the source unchanged.
-func (r *reloader) use(src source) error {
+func (r *reloader) use(src Source) error {
 	r.mu.Lock()
-	r.next = &src
+	r.next = &sourceState{src: src}
 	r.mu.Unlock()
 	res := r.runner.Run(hotreload.TriggerStart)
 	if !res.Success {
@@ -139,12 +141,15 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 		src, r.next = r.next, nil
 	}
 	r.mu.Unlock()
-	if src.path == "" && src.data == nil {
+	if src.src == nil {
 		return fail(errors.New("core: no configuration source: call LoadFile or LoadBytes first"))
 	}
 
-	contentTrigger := cur != nil && !switching && (t == hotreload.TriggerFile || t == hotreload.TriggerPoll)
+	contentTrigger := cur != nil && !switching &&
+		(t == hotreload.TriggerFile || t == hotreload.TriggerPoll || t == hotreload.Trigger(src.src.Kind()))
+	settle := func() {}
 	skip := func() hotreload.Result {
+		settle()
 		res.Skipped, res.Success, res.Error, res.Err = true, src.failed == nil, errText(src.failed), src.failed
 		res.Duration = time.Since(start)
 		return res
@@ -152,7 +157,24 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	if contentTrigger && src.unchanged(h.opts.Env) {
 		return skip()
 	}
-	l, err := src.load(h.opts.Env)
+	doc, err := src.src.Load(h.opts.Env)
+	l := doc.Loaded
+	r.mu.Lock() // ConfigStore reads them
+	src.name, src.dir = doc.Name, doc.Dir
+	r.mu.Unlock()
+	settle = func() {
+		if errors.Is(err, ErrSourceUnavailable) {
+			return
+		}
+		r.mu.Lock()
+		src.rev = doc.Revision
+		r.mu.Unlock()
+	}
+	if errors.Is(err, ErrSourceUnavailable) || doc.Cached {
+		h.metrics.sourceUp.Set(0)
+	} else {
+		h.metrics.sourceUp.Set(1)
+	}
 	if l != nil && contentTrigger && l.Hash == src.tried {
 		return skip()
 	}
@@ -182,6 +204,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	}
 	if err != nil {
 		src.failed = err
+		settle()
 		h.metrics.reloads.WithLabelValues("failure").Inc()
 		h.metrics.lastOK.Set(0)
 		if t != hotreload.TriggerStart { // LoadFile and LoadBytes return it instead
@@ -193,14 +216,23 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	src.failed = nil
 	res.Changes = diff(cur, s)
 	r.commit(cur, s, plan)
+	settle()
+	r.recordGeneration(src.src, doc, s, t, start, res.Changes)
+	if a, ok := src.src.(AppliedSource); ok {
+		a.Applied(doc, l.Config)
+	}
 	res.Success, res.Version = true, s.Version
 	res.Duration = time.Since(start)
 	h.metrics.reloads.WithLabelValues("success").Inc()
 	h.metrics.lastOK.Set(1)
 	h.metrics.lastOKTS.Set(float64(time.Now().UnixNano()) / 1e9)
 	r.watch(nil, l)
-	h.log.Info("config loaded", "version", s.Version, "trigger", string(t),
-		"duration", res.Duration.Round(time.Microsecond).String(), "changes", res.Changes.String())
+	attrs := []any{"version", s.Version, "trigger", string(t),
+		"duration", res.Duration.Round(time.Microsecond).String(), "changes", res.Changes.String()}
+	if k := src.src.Kind(); k != "file" && k != "bytes" {
+		attrs = append(attrs, "source", k, "revision", doc.Revision)
+	}
+	h.log.Info("config loaded", attrs...)
 	return res
 }
 
@@ -375,7 +407,25 @@ func (r *reloader) startWatching() error {
 		return errors.New("core: Watch before a configuration is loaded")
 	}
 	r.watched = true
-	if r.source.path == "" || !s.Loaded.Config.Reload.Watch {
+	if !s.Loaded.Config.Reload.Watch {
+		return nil
+	}
+	if ws, ok := r.source.src.(WatchSource); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		r.stopSrc = cancel
+		trigger := hotreload.Trigger(ws.Kind())
+		r.srcWG.Go(func() {
+			ws.Watch(ctx, func() { r.runner.Trigger(trigger) }, func(up bool) {
+				v := 0.0
+				if up {
+					v = 1
+				}
+				r.h.metrics.sourceUp.Set(v)
+			})
+		})
+		return nil
+	}
+	if _, file := r.source.src.(*fileSource); !file {
 		return nil
 	}
 	w, err := hotreload.NewWatcher(r.watchOptions(s.Loaded.Config), r.runner.Trigger)
@@ -397,9 +447,15 @@ func (r *reloader) close() {
 	r.mu.Lock()
 	w := r.watcher
 	r.watcher = nil
+	stop := r.stopSrc
+	r.stopSrc = nil
 	r.mu.Unlock()
 	if w != nil {
 		w.Close()
 	}
+	if stop != nil {
+		stop()
+	}
+	r.srcWG.Wait()
 	r.runner.Close()
 }

@@ -19,7 +19,7 @@ func (h *Host) LoadFile(path string) error {
 	if err != nil {
 		return err
 	}
-	return h.reload.use(source{path: abs})
+	return h.reload.use(&fileSource{path: abs})
 }
 
 // LoadBytes makes an in-memory document the configuration source; name
@@ -29,7 +29,18 @@ func (h *Host) LoadBytes(name string, data []byte, dir string) error {
 	if data == nil {
 		data = []byte{}
 	}
-	return h.reload.use(source{name: name, data: data, dir: dir})
+	return h.reload.use(&bytesSource{name: name, data: data, dir: dir})
+}
+
+// LoadSource makes src the host's configuration source and loads it, as
+// LoadFile does for a file: an etcd key (package configsource/etcd) or any
+// other Source. Watch then follows it when it is a WatchSource. When the
+// host already serves a configuration, a failed load leaves it serving.
+func (h *Host) LoadSource(src Source) error {
+	if src == nil {
+		return errors.New("core: LoadSource: nil source")
+	}
+	return h.reload.use(src)
 }
 
 // Reload re-reads the configuration source and swaps in the result. It is
@@ -40,7 +51,8 @@ func (h *Host) Reload(t hotreload.Trigger) hotreload.Result {
 }
 
 // Watch starts the file watcher when reload.watch is on and the source is a
-// file: every edit triggers a reload. Close and Shutdown stop it.
+// file (every edit triggers a reload), or the source's own watch when it is
+// a WatchSource. Close and Shutdown stop it.
 func (h *Host) Watch() error { return h.reload.startWatching() }
 
 // History returns the reload history, newest first: every load and reload,
@@ -101,6 +113,8 @@ type RunOptions struct {
 	// ConfigFile, when not empty, is loaded first; otherwise the host must
 	// have loaded its configuration (LoadFile or LoadBytes) already.
 	ConfigFile string
+	// Source, when set (and ConfigFile empty), is loaded first instead.
+	Source Source
 	// Addr, when not empty, is listened on whatever server.addr says.
 	Addr string
 	// Listener, when set, is served instead of binding an address.
@@ -120,6 +134,11 @@ type RunOptions struct {
 func (h *Host) Run(ctx context.Context, opts RunOptions) error {
 	if opts.ConfigFile != "" {
 		if err := h.LoadFile(opts.ConfigFile); err != nil {
+			h.Close()
+			return err
+		}
+	} else if opts.Source != nil {
+		if err := h.LoadSource(opts.Source); err != nil {
 			h.Close()
 			return err
 		}

@@ -32,6 +32,9 @@ import (
 //	POST {prefix}/api/reload       reload now
 //	POST {prefix}/api/cache/purge  purge caching plugins
 //	POST {prefix}/api/config/validate  preview a candidate config, nothing applied
+//	PUT  {prefix}/api/config       write the config to its source (see config.go)
+//	POST {prefix}/api/rollback     write a kept generation back
+//	GET  {prefix}/api/generations  the kept generations
 //
 // Every route answers 403 to a client outside server.admin.allow, and every
 // error is a JSON body {"error": "..."}. The POST routes also refuse
@@ -83,7 +86,18 @@ func Handler(h *core.Host, s *core.Snapshot) http.Handler {
 		case "/":
 			getOnly(w, r, func() { a.serveDashboard(w, r) })
 		case "/api/config":
+			if r.Method == http.MethodPut {
+				a.apiPutConfig(w, r)
+				return
+			}
+			if s := a.h.Snapshot(); s != nil {
+				w.Header().Set("ETag", `"`+s.Version+`"`)
+			}
 			getJSON(w, r, a.apiConfig)
+		case "/api/generations":
+			getJSON(w, r, a.apiGenerations)
+		case "/api/rollback":
+			postOnly(w, r, func() { a.apiRollback(w, r) })
 		case "/api/routes":
 			getJSON(w, r, a.apiRoutes)
 		case "/api/plugins":

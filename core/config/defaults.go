@@ -42,9 +42,11 @@ func Defaults() map[string]any {
 			},
 		},
 		"reload": map[string]any{
-			"watch":    true,
-			"debounce": "100ms",
-			"poll":     "0s",
+			"watch":      true,
+			"debounce":   "100ms",
+			"poll":       "0s",
+			"history":    20,
+			"cache_file": "",
 		},
 		"performance": map[string]any{
 			"memory": map[string]any{

@@ -85,7 +85,7 @@ func TestDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.Server, want) {
 		t.Errorf("server defaults:\n got %+v\nwant %+v", c.Server, want)
 	}
-	if c.Reload != (Reload{Watch: true, Debounce: 100 * time.Millisecond}) {
+	if c.Reload != (Reload{Watch: true, Debounce: 100 * time.Millisecond, History: 20}) {
 		t.Errorf("reload defaults: %+v", c.Reload)
 	}
 	p := c.Performance

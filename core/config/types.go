@@ -142,6 +142,12 @@ type Reload struct {
 	Debounce time.Duration `koanf:"debounce" json:"debounce"`
 	// Poll, when > 0, also polls the files, for filesystems without events.
 	Poll time.Duration `koanf:"poll" json:"poll"`
+	// History is the number of applied configurations (generations) kept
+	// for the admin API and rollback.
+	History int `koanf:"history" json:"history"`
+	// CacheFile, when set, also receives a copy of every configuration
+	// applied from a shared source (etcd), for a start while it is down.
+	CacheFile string `koanf:"cache_file" json:"cache_file"`
 }
 
 // Static is the `static:` block.

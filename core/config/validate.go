@@ -171,6 +171,9 @@ func (v *validator) cidrs(key string, list []string) {
 func (v *validator) reload() {
 	v.nonNegDur("reload.debounce", v.c.Reload.Debounce)
 	v.nonNegDur("reload.poll", v.c.Reload.Poll)
+	if v.c.Reload.History < 1 || v.c.Reload.History > 10000 {
+		v.add("reload.history", "must be between 1 and 10000, got %d", v.c.Reload.History)
+	}
 }
 
 func (v *validator) performance() {
