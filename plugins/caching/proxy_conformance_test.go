@@ -172,7 +172,6 @@ func cutOff(w http.ResponseWriter, raw string) {
 	_ = conn.Close()
 }
 
-
 // TestProxyConformance runs the shared-cache cases through a host: a real
 // origin behind a proxy route with the cache in its chain.
 func TestProxyConformance(t *testing.T) {
