@@ -35,7 +35,6 @@ type Cache struct {
 	redis   *redisTier // nil unless store: redis
 	flights flights
 
-	targeted     []string // canonical targeted_fields
 	unkeyed      []string
 	unkeyedSet   map[string]bool
 	unkeyedFirst [256]bool // first bytes of the unkeyed names
@@ -57,6 +56,8 @@ type Cache struct {
 	pending  []*pendingPurge
 	pendingN atomic.Int32
 	retrying bool // the retry goroutine runs; guarded by bgMu
+
+	targeted []string // canonical targeted_fields; read on misses only
 
 	sampled    bool // now is the shared sampled wall clock
 	closeOnce  sync.Once
