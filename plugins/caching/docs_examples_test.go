@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -77,6 +78,7 @@ func TestDocsExamples(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		_, _ = io.Copy(io.Discard, res.Body) // as curl does: a client that hangs up stops the store
 		res.Body.Close()
 		return res
 	}
