@@ -35,7 +35,6 @@ type Cache struct {
 	redis   *redisTier // nil unless store: redis
 	flights flights
 
-	targeted     []string // canonical targeted_fields
 	unkeyed      []string
 	unkeyedSet   map[string]bool
 	unkeyedFirst [256]bool // first bytes of the unkeyed names
@@ -57,6 +56,8 @@ type Cache struct {
 	pending  []*pendingPurge
 	pendingN atomic.Int32
 	retrying bool // the retry goroutine runs; guarded by bgMu
+
+	targeted []string // canonical targeted_fields; read on misses only
 
 	sampled    bool // now is the shared sampled wall clock
 	closeOnce  sync.Once
@@ -536,16 +537,23 @@ func (h *handler) serveUnsafe(w http.ResponseWriter, r *http.Request) {
 	hd["X-Cache"] = xBypass
 	hd["Cache-Status"] = csMethod
 	sw := statusWriters.Get().(*statusWriter)
-	*sw = statusWriter{ResponseWriter: w}
+	*sw = statusWriter{ResponseWriter: w, onStatus: h.invalidate, r: r}
 	defer func() {
 		*sw = statusWriter{}
 		statusWriters.Put(sw)
 	}()
 	h.next.ServeHTTP(sw, r)
-	status := sw.status
-	if status == 0 {
-		status = http.StatusOK
+	if sw.status == 0 {
+		sw.setStatus(http.StatusOK)
 	}
+}
+
+// invalidate drops what an unsafe request answered with status changed, as
+// soon as the status is known and before the response goes on to the
+// client: a client that reads the answer and asks again is not served what
+// the request changed.
+func (h *handler) invalidate(r *http.Request, hd http.Header, status int) {
+	c := h.c
 	if status < 200 || status > 399 {
 		return
 	}

@@ -14,6 +14,7 @@
 //	    max_size: 64MB           # memory bound of the cache
 //	    max_object_size: 1MB     # larger bodies stream through, unstored
 //	    store_set_cookie: false  # responses with Set-Cookie are not stored
+//	    targeted_fields: [CDN-Cache-Control]  # RFC 9213, in precedence order
 //	    stale_while_revalidate: 0s
 //	    stale_if_error: 0s
 //	    store: memory            # or redis, for a tier shared by several hosts
@@ -41,8 +42,13 @@
 // is revalidated with If-None-Match / If-Modified-Since (a 304 freshens it),
 // served at once while revalidating in the background within
 // stale-while-revalidate, or served instead of a 5xx within stale-if-error.
-// Concurrent misses for one key make one upstream request. Unsafe methods
-// invalidate the URL and its same-origin Location and Content-Location.
+// A single byte range is served from a fresh stored 200 (206, or 416).
+// Concurrent misses for one key make one upstream request. Unsafe methods,
+// extension methods included, invalidate the URL and its same-origin
+// Location and Content-Location: put the cache in front of every method (no
+// when: condition) so that it sees them. A targeted field such as
+// CDN-Cache-Control (RFC 9213) governs this cache over Cache-Control, and
+// HTTP dates are read strictly (RFC 9110 §5.6.7).
 // Requests carrying an unkeyed header (X-Forwarded-Host and the like) bypass
 // the cache.
 //
@@ -57,4 +63,6 @@
 //
 // [Cache.Purge] drops entries by URL or path prefix (the admin API's
 // POST {prefix}/api/cache/purge calls it) and [Cache.Clear] drops them all.
+// When Redis cannot be reached they return a [TierError], keep what they
+// cover from being served from Redis, and retry until Redis confirms.
 package caching

@@ -178,12 +178,14 @@ func (cw *captureWriter) Flush() {
 	if !cw.wrote {
 		cw.WriteHeader(http.StatusOK)
 	}
-	if x := cw.x; x.w != nil && (x.out == outPass || x.out == outCapture) {
-		if x.release(cw) != nil {
-			return
-		}
-		_ = http.NewResponseController(x.w).Flush()
+	x := cw.x
+	if x.w == nil || (x.out != outPass && x.out != outCapture) {
+		return
 	}
+	if x.release(cw) != nil {
+		return
+	}
+	_ = http.NewResponseController(x.w).Flush()
 }
 
 // sendHeader writes the held-back header to the client, with "; stored" in
@@ -250,7 +252,16 @@ func (x *exchange) run() {
 		// An upstream cut off (the proxy aborts the handler) before anything
 		// reached the client: the client gets a 502, not an empty reply.
 		if p := recover(); p != nil {
-			if p != http.ErrAbortHandler || x.w == nil || !x.pending {
+			if x.w == nil || !x.pending {
+				panic(p)
+			}
+			if p != http.ErrAbortHandler {
+				// Whoever recovers answers without the upstream's fields.
+				x.pending = false
+				hd := x.w.Header()
+				for _, k := range x.copied {
+					delete(hd, k)
+				}
 				panic(p)
 			}
 			x.badGateway()
@@ -613,24 +624,35 @@ func hasAny(h http.Header, names []string) bool {
 	return false
 }
 
-// statusWriter records the status of a response that passes through.
+// statusWriter records the status of a response that passes through, and
+// calls onStatus with it (and the response's header) before the status goes
+// on to the client.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(r *http.Request, h http.Header, status int)
+	r        *http.Request
+}
+
+func (sw *statusWriter) setStatus(code int) {
+	sw.status = code
+	if sw.onStatus != nil {
+		sw.onStatus(sw.r, sw.ResponseWriter.Header(), code)
+	}
 }
 
 var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 func (sw *statusWriter) WriteHeader(code int) {
 	if sw.status == 0 && code >= 200 {
-		sw.status = code
+		sw.setStatus(code)
 	}
 	sw.ResponseWriter.WriteHeader(code)
 }
 
 func (sw *statusWriter) Write(p []byte) (int, error) {
 	if sw.status == 0 {
-		sw.status = http.StatusOK
+		sw.setStatus(http.StatusOK)
 	}
 	return sw.ResponseWriter.Write(p)
 }
@@ -638,7 +660,7 @@ func (sw *statusWriter) Write(p []byte) (int, error) {
 // Flush passes through to the client's writer.
 func (sw *statusWriter) Flush() {
 	if sw.status == 0 {
-		sw.status = http.StatusOK
+		sw.setStatus(http.StatusOK)
 	}
 	_ = http.NewResponseController(sw.ResponseWriter).Flush()
 }

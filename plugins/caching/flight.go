@@ -72,3 +72,11 @@ func (g *flights) busy(key []byte) bool {
 	g.mu.Unlock()
 	return ok
 }
+
+// current returns the flight under way for key, or nil.
+func (g *flights) current(key []byte) *flight {
+	g.mu.Lock()
+	f := g.m[string(key)]
+	g.mu.Unlock()
+	return f
+}

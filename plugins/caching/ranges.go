@@ -106,7 +106,18 @@ func (h *handler) serveRange(w http.ResponseWriter, r *http.Request, ri *reqInfo
 	c := h.c
 	var buf [keyBufSize]byte
 	now := c.now()
-	s, _, _, _ := c.lookup(r, appendURLKey(buf[:0], r), now)
+	s, _, _, key := c.lookup(r, appendURLKey(buf[:0], r), now)
+	if f := c.flights.current(key); s == nil && f != nil {
+		// The response is being fetched: wait for it rather than ask the
+		// upstream a second time.
+		select {
+		case <-f.done:
+		case <-r.Context().Done():
+			return
+		}
+		now = c.now()
+		s, _, _, _ = c.lookup(r, appendURLKey(buf[:0], r), now)
+	}
 	if s == nil {
 		c.passBypass(w, r, h.next, csRange)
 		return
