@@ -155,6 +155,9 @@ func Main(o Options) int {
 	if err != nil {
 		return fail(ExitFailure, "%v", err)
 	}
+	if src.Close != nil {
+		defer src.Close()
+	}
 	if f.check || f.print {
 		return check(ctx, o, f, src)
 	}

@@ -31,6 +31,11 @@ type Source struct {
 	// (for example, calling h.LoadBytes on every change of a remote key);
 	// it returns when ctx ends.
 	Follow func(ctx context.Context, h *core.Host) error
+	// Core, when set, is the source itself (an etcd key, say): the host
+	// loads it with LoadSource and, with -watch, follows its changes.
+	// Close, when set, is called once the host has stopped.
+	Core  core.Source
+	Close func()
 
 	embedded bool
 }
@@ -115,6 +120,9 @@ func unwrapPath(err error) error {
 
 // load makes the host serve src.
 func (src *Source) load(h *core.Host) error {
+	if src.Core != nil {
+		return h.LoadSource(src.Core)
+	}
 	if src.Path == "" {
 		return h.LoadBytes(src.Name, src.Data, src.Dir)
 	}
@@ -123,6 +131,10 @@ func (src *Source) load(h *core.Host) error {
 
 // bytes returns the document.
 func (src *Source) bytes() ([]byte, error) {
+	if src.Core != nil {
+		d, err := src.Core.Load(os.Environ())
+		return d.Data, err
+	}
 	if src.Path == "" {
 		return src.Data, nil
 	}

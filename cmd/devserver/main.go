@@ -24,6 +24,7 @@ import (
 	"os"
 
 	"github.com/switchyard/switchyard/cli"
+	_ "github.com/switchyard/switchyard/cli/etcdsource" // -config etcd://...
 	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/internal/devcert"
 
