@@ -59,7 +59,7 @@ type RedisConfig struct {
 	// Addr is the host:port of the Redis server. Default localhost:6379.
 	Addr string `koanf:"addr" json:"addr"`
 	// Password authenticates to Redis (AUTH); empty for none.
-	Password string `koanf:"password" json:"password"`
+	Password string `koanf:"password" json:"password" secret:"true"`
 	// DB is the logical database to select. Default 0.
 	DB int `koanf:"db" json:"db"`
 	// Prefix starts every bucket key; instances with the same prefix share
