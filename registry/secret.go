@@ -158,7 +158,6 @@ func sortedNodeKeys(m map[string]*secretNode) []string {
 	return keys
 }
 
-
 // redactWith copies v (as parsed from a config file), replacing the values
 // that n marks secret.
 func redactWith(n *secretNode, v any) any {
