@@ -194,7 +194,7 @@ func checkConfig(src source, print bool, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if print {
-		out, err := config.Marshal(h.Snapshot().Config())
+		out, err := h.Snapshot().Loaded.MarshalEffective()
 		if err != nil {
 			fmt.Fprintln(stderr, "devserver:", err)
 			return 1

@@ -251,7 +251,7 @@ func (ld *loader) run(mainName string, data []byte, readErr error, dir string, o
 	if errs := validate(cfg, nil); len(errs) > 0 {
 		return l, l.finish(errs)
 	}
-	v, err := version(cfg)
+	v, err := version(cfg, l.Sections())
 	if err != nil {
 		return l, l.finish(Errors{{Msg: err.Error()}})
 	}
@@ -902,10 +902,11 @@ func typeName(v any) string {
 }
 
 // version hashes the canonical JSON of the config (Include left out: what
-// counts is the merged result, not how it was split into files).
-func version(c *Config) (string, error) {
-	cc := *c
-	cc.Include = nil
+// counts is the merged result, not how it was split into files). Defaults
+// written out count as left out (see effectiveForVersion), so that what
+// MarshalEffective prints has the version of the config it came from.
+func version(c *Config, sections map[string]map[string]any) (string, error) {
+	cc := effectiveForVersion(c, sections)
 	b, err := json.Marshal(&cc)
 	if err != nil {
 		return "", fmt.Errorf("config cannot be hashed: %w", err)

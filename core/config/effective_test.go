@@ -1,0 +1,84 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/switchyard/switchyard/core/config"
+	_ "github.com/switchyard/switchyard/plugins/caching"
+	_ "github.com/switchyard/switchyard/plugins/compression"
+	_ "github.com/switchyard/switchyard/plugins/ratelimit"
+)
+
+// TestMarshalEffectiveDemo: the devserver's demo config prints with the
+// plugin defaults filled in, `type` first, respond status 200, and
+// print, load, print gives the same bytes.
+func TestMarshalEffectiveDemo(t *testing.T) {
+	src := filepath.Join("..", "..", "cmd", "devserver", "default.yaml")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := printEffective(t, "default.yaml", data)
+	text := string(first)
+	for _, want := range []string{
+		"    type: compression\n    level: ",
+		"    min_size: ",
+		"    type: ratelimit\n",
+		"    burst: ",
+		"    key: ",
+		"status: 200",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the effective config lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "status: 0") {
+		t.Errorf("a respond handler prints status 0")
+	}
+	second := printEffective(t, "printed.yaml", first)
+	if string(first) != string(second) {
+		t.Fatalf("print, load, print differs:\n--- first\n%s\n--- second\n%s", first, second)
+	}
+}
+
+// TestMarshalEffectiveRedactsSecrets: a tagged option is printed as
+// REDACTED, keeping its shape, and the output still round-trips.
+func TestMarshalEffectiveRedactsSecrets(t *testing.T) {
+	const cfg = `
+plugins:
+  perip:
+    type: ratelimit
+    rate: 10
+    store: redis
+    redis: {addr: "127.0.0.1:6379", password: "hunter22-secret"}
+routes:
+  - path: /hello
+    handler: {respond: {body: hi}}
+`
+	first := printEffective(t, "secret.yaml", []byte(cfg))
+	if strings.Contains(string(first), "hunter22-secret") {
+		t.Fatalf("the password is printed:\n%s", first)
+	}
+	if !strings.Contains(string(first), "password: REDACTED") {
+		t.Errorf("no REDACTED password:\n%s", first)
+	}
+	if second := printEffective(t, "printed.yaml", first); string(first) != string(second) {
+		t.Fatalf("print, load, print differs:\n%s\n---\n%s", first, second)
+	}
+}
+
+func printEffective(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	l, err := config.LoadBytes(name, data, t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	out, err := l.MarshalEffective()
+	if err != nil {
+		t.Fatalf("MarshalEffective: %v", err)
+	}
+	return out
+}
