@@ -1,6 +1,7 @@
 package conditions
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -93,5 +94,45 @@ func TestVarsMatcherErrors(t *testing.T) {
 		if _, err := c.Compile("when", src); err == nil {
 			t.Errorf("%v compiled", src)
 		}
+	}
+}
+
+// TestVarsMatcherAllocatesNothing: the structured vars matcher, on a request
+// with values and on one without, allocates nothing.
+func TestVarsMatcherAllocatesNothing(t *testing.T) {
+	c, err := NewCompiler(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cond, err := c.Compile("when", map[string]any{"vars": map[string]any{"user": "al*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := httptest.NewRequest("GET", "/", nil)
+	alice := reqvars.Set(plain, "user", "alice")
+	for name, r := range map[string]*http.Request{"no values": plain, "with values": alice} {
+		if n := testing.AllocsPerRun(1000, func() { cond.Match(r) }); n != 0 {
+			t.Errorf("%s: %v allocations per match, want 0", name, n)
+		}
+	}
+}
+
+func BenchmarkVarsMatcher(b *testing.B) {
+	c, err := NewCompiler(nil, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cond, err := c.Compile("when", map[string]any{"vars": map[string]any{"user": "al*"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := httptest.NewRequest("GET", "/", nil)
+	for name, r := range map[string]*http.Request{"none": plain, "set": reqvars.Set(plain, "user", "alice")} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				cond.Match(r)
+			}
+		})
 	}
 }
