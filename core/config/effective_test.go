@@ -1,11 +1,13 @@
 package config_test
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/core/config"
 	_ "github.com/switchyard/switchyard/plugins/caching"
 	_ "github.com/switchyard/switchyard/plugins/compression"
@@ -81,4 +83,29 @@ func printEffective(t *testing.T, name string, data []byte) []byte {
 		t.Fatalf("MarshalEffective: %v", err)
 	}
 	return out
+}
+
+// TestOptionExpressionErrorsHaveTheirLine: a CEL error in a plugin option
+// (the ratelimit key) names the file, the option's line and its key path.
+func TestOptionExpressionErrorsHaveTheirLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyerr.yaml")
+	const cfg = `plugins:
+  perip:
+    type: ratelimit
+    rate: 10
+    key: 'request.hedaer["x"]'
+routes:
+  - path: /hello
+    handler: {respond: {body: hi}}
+    middleware: [{use: perip}]
+`
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := core.New(core.Options{Logger: slog.New(slog.DiscardHandler)})
+	defer h.Close()
+	err := h.LoadFile(path)
+	if err == nil || !strings.Contains(err.Error(), path+":5: plugins.perip.key: column 8: undefined field 'hedaer'") {
+		t.Fatalf("err = %v, want it at %s:5 naming plugins.perip.key", err, path)
+	}
 }
