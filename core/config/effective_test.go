@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -107,5 +108,47 @@ routes:
 	err := h.LoadFile(path)
 	if err == nil || !strings.Contains(err.Error(), path+":5: plugins.perip.key: column 8: undefined field 'hedaer'") {
 		t.Fatalf("err = %v, want it at %s:5 naming plugins.perip.key", err, path)
+	}
+}
+
+// TestStructuralErrorsDoNotHideLaterStages: a load with a structural error
+// also reports the plugin option errors and the condition errors, each with
+// file, line and key, sorted by line.
+func TestStructuralErrorsDoNotHideLaterStages(t *testing.T) {
+	const cfg = `server:
+  read_timeout: fast
+plugins:
+  perip:
+    type: ratelimit
+    rate: -5
+  gzip:
+    type: compression
+    levle: 3
+routes:
+  - path: /hello
+    handler: {respond: {body: hi}}
+    middleware:
+      - use: gzip
+        when: 'request.methd == "GET"'
+      - use: perip
+`
+	_, err := config.LoadBytes("four.yaml", []byte(cfg), t.TempDir(), nil)
+	var es config.Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("err = %v", err)
+	}
+	want := []string{
+		"four.yaml:2: server.read_timeout: invalid duration",
+		"four.yaml:6: plugins.perip.rate: must be > 0",
+		"four.yaml:9: plugins.gzip.levle: unknown key",
+		"four.yaml:15: routes[0].middleware[0].when: column 8: undefined field 'methd'",
+	}
+	if len(es) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%v", len(es), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(es[i].Error(), w) {
+			t.Errorf("error %d = %q, want it to start with %q", i, es[i], w)
+		}
 	}
 }

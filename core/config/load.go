@@ -246,9 +246,11 @@ func (ld *loader) run(mainName string, data []byte, readErr error, dir string, o
 	cfg.Include = ld.include
 	if len(errs) > 0 {
 		errs = append(errs, validate(cfg, errs)...)
+		errs = append(errs, l.laterStages(cfg, errs)...)
 		return l, l.finish(errs)
 	}
 	if errs := validate(cfg, nil); len(errs) > 0 {
+		errs = append(errs, l.laterStages(cfg, errs)...)
 		return l, l.finish(errs)
 	}
 	v, err := version(cfg, l.Sections())
