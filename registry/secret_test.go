@@ -143,3 +143,24 @@ func TestUnderSecret(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeWordsTypeMismatches(t *testing.T) {
+	var c struct {
+		L []string          `koanf:"l"`
+		M map[string]string `koanf:"m"`
+		S struct {
+			A int `koanf:"a"`
+		} `koanf:"s"`
+	}
+	for in, want := range map[string]map[string]any{
+		"l: expected list, got string": {"l": "x"},
+		"l: expected list, got map":    {"l": map[string]any{"a": 1}},
+		"m: expected map, got string":  {"m": "x"},
+		"m: expected map, got list":    {"m": []any{1}},
+		"s: expected map, got string":  {"s": "x"},
+	} {
+		if err := Decode(want, &c); err == nil || err.Error() != in {
+			t.Errorf("Decode(%v) = %v, want %q", want, err, in)
+		}
+	}
+}
