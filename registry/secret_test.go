@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -100,7 +101,7 @@ func TestErrorsNeverQuoteSecrets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := pt.Decode(nil, tt.keys)
 			if err == nil {
-				_, err = pt.New(NewContext(nil, "p", "secret-probe", nil, nil), cfg)
+				_, err = pt.New(NewContext(context.Background(), "p", "secret-probe", nil, nil), cfg)
 			}
 			if err == nil {
 				t.Fatal("no error")
