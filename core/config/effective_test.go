@@ -152,3 +152,16 @@ routes:
 		}
 	}
 }
+
+func TestYAMLTabErrorLine(t *testing.T) {
+	for src, want := range map[string]string{
+		"a:\n  b: 1\n\tc: 2\n": "t.yaml:3: syntax error: found a tab character",
+		"a: 1\n\tb: 2\n":       "t.yaml:2: syntax error: found a tab character",
+		"server:\n  addr: x\nroutes:\n  - path: /h\n\thandler: 2\n": "t.yaml:5: syntax error: found a tab character",
+	} {
+		_, err := config.LoadBytes("t.yaml", []byte(src), t.TempDir(), nil)
+		if err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", src, err, want)
+		}
+	}
+}

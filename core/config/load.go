@@ -481,6 +481,11 @@ func yamlError(name string, data []byte, err error) *Error {
 	if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("line %d: ", yamlReportedLine(msg))); ok {
 		msg = rest
 	}
+	if strings.Contains(msg, "found a tab character") && line > 0 {
+		// The library reports the line of the token before the tab; the tab
+		// is on the first line from there whose indentation holds one.
+		line = tabLine(data, line)
+	}
 	if a, ok := strings.CutPrefix(msg, "unknown anchor '"); ok && line == 0 {
 		// The library gives no line here; the first use of the alias is it.
 		if a, _, ok := strings.Cut(a, "'"); ok {
@@ -491,6 +496,21 @@ func yamlError(name string, data []byte, err error) *Error {
 	}
 	msg = strings.ReplaceAll(msg, "\n", " ")
 	return &Error{File: name, Line: line, Msg: "syntax error: " + strings.Join(strings.Fields(msg), " ")}
+}
+
+// tabLine returns the first line from line on (1-based) whose indentation
+// holds a tab, or line when there is none.
+func tabLine(data []byte, line int) int {
+	for n, l := range bytes.Split(data, []byte("\n")) {
+		if n+1 < line {
+			continue
+		}
+		indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			return n + 1
+		}
+	}
+	return line
 }
 
 func jsonError(name string, data []byte, err error) *Error {
