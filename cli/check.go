@@ -34,7 +34,7 @@ func check(ctx context.Context, o Options, f flags, src *Source) int {
 	s := h.Snapshot()
 	verdict := o.Stdout
 	if f.print {
-		out, err := config.Marshal(s.Config())
+		out, err := s.Loaded.MarshalEffective()
 		if err != nil {
 			fmt.Fprintf(o.Stderr, "%s: %v\n", o.Name, err)
 			return ExitFailure

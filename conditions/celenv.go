@@ -17,6 +17,8 @@ import (
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/common/types/traits"
 	"github.com/google/cel-go/interpreter"
+
+	"github.com/switchyard/switchyard/internal/reqvars"
 )
 
 // The CEL side: the `request` object type, its lazily read fields, the
@@ -39,6 +41,7 @@ const (
 	fRoute
 	fHeader // the header map as a whole
 	fQuery  // the query map as a whole
+	fVars   // the request values set by earlier links (never cached)
 )
 
 // requestField describes one field of the request object.
@@ -49,7 +52,10 @@ type requestField struct {
 	get  func(st *evalState) ref.Val
 }
 
-var stringMapType = types.NewMapType(types.StringType, types.StringType)
+var (
+	stringMapType = types.NewMapType(types.StringType, types.StringType)
+	dynMapType    = types.NewMapType(types.StringType, types.DynType)
+)
 
 // requestFields lists the fields of the request object, sorted by name.
 var requestFields = []requestField{
@@ -63,6 +69,7 @@ var requestFields = []requestField{
 	{"remote_ip", fRemoteIP, types.StringType, func(st *evalState) ref.Val { return types.String(ipString(st.remoteIP())) }},
 	{"route", fRoute, types.StringType, func(st *evalState) ref.Val { return types.String(routePattern(st.r)) }},
 	{"scheme", fScheme, types.StringType, func(st *evalState) ref.Val { return schemeVal(st.r) }},
+	{"vars", fVars, dynMapType, func(st *evalState) ref.Val { return &st.vars }},
 }
 
 // fieldNames is the list of request fields for error messages.
@@ -302,12 +309,14 @@ type evalState struct {
 	ipRead   bool
 	header   headerMap
 	query    queryMap
+	vars     varsMap
 }
 
 var statePool = sync.Pool{New: func() any {
 	st := &evalState{}
 	st.header.st = st
 	st.query.st = st
+	st.vars.st = st
 	return st
 }}
 
@@ -325,6 +334,7 @@ func putState(st *evalState) {
 	st.ipRead = false
 	st.header.all = nil
 	st.query.all = nil
+	st.vars.all = nil
 	statePool.Put(st)
 }
 
@@ -492,6 +502,67 @@ func (m *queryMap) Type() ref.Type { return types.MapType }
 // Value implements ref.Val.
 func (m *queryMap) Value() any { return m.entries().Value() }
 
+// varsMap is request.vars: the values that earlier links of the chain set
+// with registry.SetValue.
+type varsMap struct {
+	all traits.Mapper
+	st  *evalState
+}
+
+func (m *varsMap) entries() traits.Mapper {
+	if m.all == nil {
+		out := map[string]any{}
+		reqvars.From(m.st.r.Context()).All(func(k string, v any) { out[k] = v })
+		m.all = types.NewStringInterfaceMap(types.DefaultTypeAdapter, out)
+	}
+	return m.all
+}
+
+// Find implements traits.Mapper.
+func (m *varsMap) Find(key ref.Val) (ref.Val, bool) {
+	k, ok := key.(types.String)
+	if !ok {
+		return nil, false
+	}
+	v, found := reqvars.Get(m.st.r, string(k))
+	if !found {
+		return nil, false
+	}
+	return types.DefaultTypeAdapter.NativeToValue(v), true
+}
+
+// Contains implements traits.Container.
+func (m *varsMap) Contains(key ref.Val) ref.Val {
+	_, found := m.Find(key)
+	return types.Bool(found)
+}
+
+// Get implements traits.Indexer.
+func (m *varsMap) Get(key ref.Val) ref.Val { return getOrErr(m, key) }
+
+// Iterator implements traits.Iterable.
+func (m *varsMap) Iterator() traits.Iterator { return m.entries().Iterator() }
+
+// Size implements traits.Sizer.
+func (m *varsMap) Size() ref.Val { return m.entries().Size() }
+
+// ConvertToNative implements ref.Val.
+func (m *varsMap) ConvertToNative(t reflect.Type) (any, error) {
+	return m.entries().ConvertToNative(t)
+}
+
+// ConvertToType implements ref.Val.
+func (m *varsMap) ConvertToType(t ref.Type) ref.Val { return m.entries().ConvertToType(t) }
+
+// Equal implements ref.Val.
+func (m *varsMap) Equal(other ref.Val) ref.Val { return m.entries().Equal(other) }
+
+// Type implements ref.Val.
+func (m *varsMap) Type() ref.Type { return types.MapType }
+
+// Value implements ref.Val.
+func (m *varsMap) Value() any { return m.entries().Value() }
+
 func getOrErr(m traits.Mapper, key ref.Val) ref.Val {
 	if v, ok := m.Find(key); ok {
 		return v
@@ -502,4 +573,5 @@ func getOrErr(m traits.Mapper, key ref.Val) ref.Val {
 var (
 	_ traits.Mapper = (*headerMap)(nil)
 	_ traits.Mapper = (*queryMap)(nil)
+	_ traits.Mapper = (*varsMap)(nil)
 )

@@ -34,7 +34,10 @@
 // (the client IP from [Options.ClientIP]), header (canonical names to first
 // values; lookups canonicalize the name), query (names to first values,
 // decoded), content_length (-1 when unknown), proto and route (the chi route
-// pattern). The helpers are ip_in(ip, cidr), path_match(glob) (the path
+// pattern) and vars (the request values that earlier links set with
+// registry.SetValue, a map of names to values; the structured matcher
+// vars: {NAME: glob} reads them too; an expression that reads them is never
+// cached). The helpers are ip_in(ip, cidr), path_match(glob) (the path
 // against the glob of the path matcher; path_match(s, glob) matches any
 // string) and m.exists(key) (key in m).
 //

@@ -82,7 +82,7 @@ func ExampleCompiler_Compile_error() {
 	}
 	// Output:
 	// routes[2].middleware[0].when: column 16: found no matching overload for '_==_' applied to '(string, int)'
-	// routes[2].middleware[0].when: column 8: undefined field 'methd' (request has content_length, header, host, method, path, proto, query, remote_ip, route, scheme)
+	// routes[2].middleware[0].when: column 8: undefined field 'methd' (request has content_length, header, host, method, path, proto, query, remote_ip, route, scheme, vars)
 	// routes[2].middleware[0].when.remote_ip[1]: "10.0.0.0/33" is not a CIDR
 }
 

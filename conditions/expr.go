@@ -271,7 +271,7 @@ func (rd *reads) collect(e ast.Expr) {
 			switch {
 			case !ok:
 				rd.opaque = true
-			case f.bit == fHeader || f.bit == fQuery:
+			case f.bit == fHeader || f.bit == fQuery || f.bit == fVars:
 				rd.fields |= f.bit
 				rd.opaque = true // the whole map is used
 			default:

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/switchyard/switchyard/internal/reqvars"
 )
 
 // matcher is a compiled predicate. Matchers read the request and never
@@ -19,7 +21,7 @@ type matcher func(*http.Request) bool
 
 // matcherKeys lists the keys of a structured condition in the order their
 // matchers run (cheapest first); all of them must hold.
-var matcherKeys = []string{"method", "path", "host", "header", "query", "remote_ip", "all", "any", "not"}
+var matcherKeys = []string{"method", "path", "host", "header", "query", "vars", "remote_ip", "all", "any", "not"}
 
 // compileMap compiles a structured condition.
 func (c *Compiler) compileMap(key string, m map[string]any, chain []string) (matcher, error) {
@@ -53,6 +55,8 @@ func (c *Compiler) compileMap(key string, m map[string]any, chain []string) (mat
 			mt, err = compileHeaders(sub, v)
 		case "query":
 			mt, err = compileQueries(sub, v)
+		case "vars":
+			mt, err = compileVars(sub, v)
 		case "remote_ip":
 			mt, err = compileRemoteIP(sub, v, c.clientIP)
 		case "all", "any":
@@ -235,6 +239,55 @@ func compileHeaders(key string, v any) (matcher, error) {
 		}
 		return true
 	}, nil
+}
+
+// compileVars compiles `vars: {NAME: glob}`: each request value that an
+// earlier link set (registry.SetValue) must be present ("" means present)
+// and, as text, match its glob.
+func compileVars(key string, v any) (matcher, error) {
+	m, ok := asMap(v)
+	if !ok || len(m) == 0 {
+		return nil, errorf(key, "expected a map of request value names to globs (\"\" means present), got %s", typeName(v))
+	}
+	var vs []headerMatch
+	for _, name := range sortedKeys(m) {
+		pat, err := globString(key+"."+name, m[name])
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, headerMatch{name: name, g: compileGlob(pat, false), present: pat == ""})
+	}
+	return func(r *http.Request) bool {
+		all := reqvars.From(r.Context())
+		for i := range vs {
+			h := &vs[i]
+			val, ok := all.Get(h.name)
+			if !ok {
+				return false
+			}
+			if !h.present && !h.g.match(varText(val)) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+// varText is a request value as the vars matcher compares it.
+func varText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case fmt.Stringer:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
 }
 
 func compileQueries(key string, v any) (matcher, error) {

@@ -35,27 +35,36 @@ import (
 //     a panic or a 500 and leaves nothing behind: later requests (the same
 //     URL among them, concurrent ones too) get their own intact responses,
 //     and no pooled buffer stays checked out.
+//
 //   - unwrap: every response writer the plugin hands downstream has an
 //     Unwrap method leading back to the writer it was given, so that
 //     http.ResponseController reaches the connection (SetWriteDeadline is
 //     tried through it), and keeps http.Flusher and http.Hijacker when the
 //     writer it wraps has them.
+//
 //   - flush: a chunk the handler flushes with http.ResponseController
 //     reaches the client while the handler is still running, with and
 //     without Accept-Encoding: gzip.
+//
 //   - hijack: http.ResponseController.Hijack through the plugin works.
+//
 //   - cancellation: when the client goes away, the handler's request
 //     context is cancelled.
+//
 //   - large_bodies: 1.5 MB request bodies (streamed chunked, and with a
 //     length) and response bodies (one write, and many small writes with
 //     flushes) arrive intact, with and without Accept-Encoding: gzip.
+//
 //   - informational: a 103 Early Hints the handler sends reaches the client
 //     ahead of the final 200, which keeps its own headers and body.
+//
 //   - head: HEAD gets the status GET gets, no body on the wire (the same
 //     connection serves the next request cleanly), and a Content-Length
 //     that agrees with GET's.
+//
 //   - reuse: rebuilding with the unchanged snippet gives back the same
 //     instance.
+//
 //   - close: a rebuild that replaces the instance lets the request in
 //     flight on it finish normally, closes it only after that request, and
 //     its Close returns promptly without a panic or an error; the new
@@ -63,10 +72,18 @@ import (
 //     runs once more with the replacement built from the changed config under
 //     the same name, so it receives the old instance as ctx.Previous.
 //
-// The config must let plain requests through: Conformance sends at most forty
-// requests to one instance, from 127.0.0.1 and 192.0.2.1, without
-// credentials, so a rate limit or quota under test needs a limit above that.
-// Instances run on real time (WithRealTime) unless WithClock is given.
+//   - refusal (with WithRefusal only): a request without WithRequest's
+//     changes is refused with a declared status, completely, without
+//     reaching the handler, and the connection serves the next request.
+//
+// The config must let the checks' requests through: Conformance sends at
+// most forty requests to one instance, from 127.0.0.1 and 192.0.2.1, so a
+// rate limit or quota under test needs a limit above that. A plugin that
+// wants credentials gets them from WithRequest. A request the plugin refuses
+// (401, 403, 407 or 429 without reaching the handler) ends its check at
+// once: as a skip when WithRefusal declares the status, else as a failure
+// naming it. Instances run on real time (WithRealTime) unless WithClock is
+// given.
 //
 // With a *testing.T each check is a t.Run subtest; with another TB they run
 // one after the other and failures are prefixed with the check's name.
@@ -94,7 +111,11 @@ func Conformance(t TB, typ, yamlSnippet string, opts ...Option) {
 		{"head", c.head},
 		{"reuse", c.reuse},
 		{"close", c.close},
+		{"refusal", c.refusal},
 	} {
+		if check.name == "refusal" && len(c.o.refusals) == 0 {
+			continue
+		}
 		if c.o.only == nil || c.o.only[check.name] {
 			runCheck(t, check.name, check.fn)
 		}
@@ -170,11 +191,113 @@ type probe struct {
 	gates   map[string]chan struct{} // closed by the test: the handler may go on
 	entered map[string]chan struct{} // closed by the handler: it is running
 	results map[string]chan string   // the handler's finding ("" = fine)
+	refused chan struct{}            // closed when the plugin refused a request
+	once    sync.Once
+	code    atomic.Int64 // the status of the first refusal
 }
 
 func newProbe(timeout time.Duration) *probe {
 	return &probe{timeout: timeout, gates: map[string]chan struct{}{},
-		entered: map[string]chan struct{}{}, results: map[string]chan string{}}
+		entered: map[string]chan struct{}{}, results: map[string]chan string{},
+		refused: make(chan struct{})}
+}
+
+// refuse records that the plugin answered a request with code without
+// passing it to the handler: every wait of the check ends at once.
+func (p *probe) refuse(code int) {
+	p.once.Do(func() {
+		p.code.Store(int64(code))
+		close(p.refused)
+	})
+}
+
+// refusal returns the status of the first refusal, 0 when none.
+func (p *probe) refusal() int { return int(p.code.Load()) }
+
+// isRefusal reports whether code is one a guarding plugin refuses with.
+func isRefusal(code int) bool {
+	switch code {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusProxyAuthRequired, http.StatusTooManyRequests:
+		return true
+	}
+	return false
+}
+
+type reachedKey struct{}
+
+// front is what stands before the plugin in every check: it applies the
+// WithRequest changes (when apply is set) to a copy of the request, and
+// tells the probe when the plugin answered with a refusal status without
+// passing the request on, so that no check waits its timeout for a request
+// that will never come.
+func (c *conformance) front(p *probe, h http.Handler, apply bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if apply && len(c.o.requests) > 0 {
+			r = r.Clone(r.Context())
+			for _, fn := range c.o.requests {
+				fn(r)
+			}
+		}
+		reached := new(atomic.Bool)
+		r = r.WithContext(context.WithValue(r.Context(), reachedKey{}, reached))
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if !reached.Load() && isRefusal(sw.status) {
+				p.refuse(sw.status)
+			}
+		}()
+		h.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter notes the final status; it passes Flush, Hijack and the
+// ResponseController's methods through.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(s.ResponseWriter).Hijack()
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// refused ends a check whose request the plugin refused with code: a skip
+// when WithRefusal declares it, else a failure that says what to do.
+func (c *conformance) refused(t TB, what string, code int) {
+	t.Helper()
+	for _, d := range c.o.refusals {
+		if d == code {
+			msg := fmt.Sprintf("%s: the plugin refused the request with %d, which WithRefusal declares: check skipped (supply what the plugin wants with plugintest.WithRequest to run it)", what, code)
+			if sk, ok := t.(interface{ Skip(args ...any) }); ok {
+				sk.Skip(msg)
+			}
+			t.Logf("%s", msg)
+			runtime.Goexit()
+		}
+	}
+	t.Fatalf("%s: the plugin refused the request with %d instead of passing it to the handler: give Conformance what the plugin wants with plugintest.WithRequest (a header, a client address), or declare the refusal with plugintest.WithRefusal(%d)", what, code, code)
 }
 
 func (p *probe) gate(id string) chan struct{} { return p.ch(p.gates, id) }
@@ -216,6 +339,8 @@ func (p *probe) wait(id string) (string, bool) {
 	select {
 	case f := <-p.result(id):
 		return f, true
+	case <-p.refused:
+		return "", false
 	case <-time.After(2 * p.timeout):
 		return "", false
 	}
@@ -270,6 +395,9 @@ func echoBody(id string) string {
 
 // ServeHTTP is the downstream handler; the path picks the behaviour.
 func (p *probe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if reached, ok := r.Context().Value(reachedKey{}).(*atomic.Bool); ok {
+		reached.Store(true)
+	}
 	id := r.URL.Query().Get("id")
 	if h := r.Header.Get("X-Plugintest-Id"); h != "" {
 		id = h // requests for one exact URL
@@ -457,7 +585,7 @@ func (c *conformance) env(t TB) *env {
 	t.Helper()
 	inst := c.instance(t)
 	p := newProbe(c.o.timeout)
-	srv := httptest.NewServer(outer(inst.Handler(p)))
+	srv := httptest.NewServer(c.front(p, outer(inst.Handler(p)), true))
 	tr := &http.Transport{DisableCompression: true}
 	return &env{c: c, inst: inst, probe: p, srv: srv, tr: tr,
 		client: &http.Client{Transport: tr, Timeout: 3 * c.o.timeout}}
@@ -512,7 +640,10 @@ func (e *env) reach(t TB, enc encoding, path, id string) (body []byte, finding s
 	_ = resp.Body.Close()
 	finding, reached := e.probe.wait(id)
 	if !reached {
-		t.Fatalf("%s: the request did not reach the handler (status %d): the config must let plain requests through", enc.name, resp.StatusCode)
+		if code := e.probe.refusal(); code != 0 {
+			e.c.refused(t, enc.name, code)
+		}
+		t.Fatalf("%s: the request did not reach the handler (status %d): the config must let the checks' requests through", enc.name, resp.StatusCode)
 	}
 	return body, finding, true
 }
@@ -520,7 +651,7 @@ func (e *env) reach(t TB, enc encoding, path, id string) (body []byte, finding s
 func (c *conformance) panicSafety(t TB) {
 	inst := c.instance(t)
 	p := newProbe(c.o.timeout)
-	h := inst.Handler(p)
+	h := c.front(p, inst.Handler(p), true)
 	base := inst.buffers.Stats().InUse
 
 	serve := func(req *http.Request) (*httptest.ResponseRecorder, bool, bool) {
@@ -559,6 +690,9 @@ func (c *conformance) panicSafety(t TB) {
 		rec, panicked, finished := serve(newReq("/plugintest/shared", "panic", when, accept))
 		if !finished {
 			t.Fatalf("a request whose handler panics %s writing did not finish within %v: the plugin waits for something the panic skipped", when, c.o.timeout)
+		}
+		if code := p.refusal(); code != 0 {
+			c.refused(t, "a request whose handler panics", code)
 		}
 		if when == "before" && !panicked && rec.Code != http.StatusInternalServerError {
 			t.Errorf("the handler panicked before writing, yet the plugin answered %d without panicking: let the panic propagate (the host turns it into a 500) or answer 500", rec.Code)
@@ -701,6 +835,12 @@ func (c *conformance) flush(t TB) {
 			continue
 		}
 		close(e.probe.gate(id))
+		if code := e.probe.refusal(); code != 0 {
+			if f.resp != nil {
+				_ = f.resp.Body.Close()
+			}
+			c.refused(t, enc.name, code)
+		}
 		if finding, ok := e.probe.wait(id); ok && finding != "" {
 			t.Errorf("%s: %s", enc.name, finding)
 		}
@@ -757,8 +897,10 @@ func (c *conformance) cancellation(t TB) {
 	}()
 	select {
 	case <-e.probe.enteredCh(id):
+	case <-e.probe.refused:
+		c.refused(t, "cancellation", e.probe.refusal())
 	case err := <-errc:
-		t.Fatalf("the request did not reach the handler (%v): the config must let plain requests through", err)
+		t.Fatalf("the request did not reach the handler (%v): the config must let the checks' requests through", err)
 	case <-time.After(c.o.timeout):
 		t.Fatalf("the request did not reach the handler within %v", c.o.timeout)
 	}
@@ -804,6 +946,10 @@ func (c *conformance) largeBodies(t TB) {
 		if err != nil {
 			t.Errorf("request body, %s: %v", mode, err)
 			continue
+		}
+		if code := e.probe.refusal(); code != 0 {
+			_ = resp.Body.Close()
+			c.refused(t, "request body, "+mode, code)
 		}
 		rr, err := decoded(resp)
 		var got []byte
@@ -860,6 +1006,10 @@ func (c *conformance) informational(t TB) {
 		if err != nil {
 			t.Errorf("%s: request: %v", enc.name, err)
 			continue
+		}
+		if code := e.probe.refusal(); code != 0 {
+			_ = resp.Body.Close()
+			c.refused(t, enc.name, code)
 		}
 		r, err := decoded(resp)
 		var body []byte
@@ -923,6 +1073,10 @@ func (c *conformance) head(t TB) {
 			t.Errorf("%s: HEAD: %v", enc.name, err)
 			continue
 		}
+		if code := e.probe.refusal(); code != 0 {
+			_ = conn.Close()
+			c.refused(t, enc.name, code)
+		}
 		gresp, gbody, err := roundTrip(http.MethodGet)
 		_ = conn.Close()
 		switch {
@@ -941,13 +1095,22 @@ func (c *conformance) head(t TB) {
 	}
 }
 
+// request is a GET of target with the WithRequest changes applied.
+func (c *conformance) request(target string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	for _, fn := range c.o.requests {
+		fn(r)
+	}
+	return r
+}
+
 func (c *conformance) reuse(t TB) {
 	inst := c.instance(t)
-	rec := inst.Serve(httptest.NewRequest(http.MethodGet, "/plugintest/reuse", nil))
+	rec := inst.Serve(c.request("/plugintest/reuse"))
 	if !inst.Rebuild(c.snippet) {
 		t.Errorf("rebuilding with the unchanged config built a new instance instead of reusing the serving one, so its state (counters, cache contents, connections) would not survive a reload; the registry reuses an instance when json.Marshal of its decoded config is unchanged: check SetDefaults and the config's fields for values that differ from one decode to the next")
 	}
-	if rec2 := inst.Serve(httptest.NewRequest(http.MethodGet, "/plugintest/reuse", nil)); rec2.Code != rec.Code {
+	if rec2 := inst.Serve(c.request("/plugintest/reuse")); rec2.Code != rec.Code {
 		t.Errorf("after a rebuild with the unchanged config the status is %d, before it was %d", rec2.Code, rec.Code)
 	}
 }
@@ -964,7 +1127,7 @@ func (c *conformance) close(t TB) {
 func (c *conformance) closeOnce(t TB, how string, changed *string) {
 	inst := c.instance(t)
 	p := newProbe(c.o.timeout)
-	h := inst.Handler(p)
+	h := c.front(p, inst.Handler(p), true)
 	oldName := inst.Name()
 	_, isCloser := inst.Plugin().(registry.Closer)
 
@@ -982,7 +1145,10 @@ func (c *conformance) closeOnce(t TB, how string, changed *string) {
 	select {
 	case <-p.enteredCh(id):
 	case r := <-done:
-		t.Fatalf("%s: the request did not reach the handler (status %d, panic %v): the config must let plain requests through", how, r.rec.Code, r.panicked)
+		if code := p.refusal(); code != 0 {
+			c.refused(t, how, code)
+		}
+		t.Fatalf("%s: the request did not reach the handler (status %d, panic %v): the config must let the checks' requests through", how, r.rec.Code, r.panicked)
 	case <-time.After(c.o.timeout):
 		t.Fatalf("%s: the request did not reach the handler within %v", how, c.o.timeout)
 	}
@@ -1069,5 +1235,80 @@ func (c *conformance) closeOnce(t TB, how string, changed *string) {
 		if rec.Code != http.StatusOK {
 			t.Errorf("%s: after the replaced instance was closed, the new one answered %d: it must not depend on state its predecessor's Close released", how, rec.Code)
 		}
+	}
+}
+
+// refusal checks the refusal that WithRefusal declares: a request without
+// WithRequest's changes, GET then HEAD then a GET with them, on one
+// connection.
+func (c *conformance) refusal(t TB) {
+	inst := c.instance(t)
+	p := newProbe(c.o.timeout)
+	srv := httptest.NewServer(c.front(p, inst.Handler(p), false))
+	defer func() {
+		srv.Close()
+		inst.Close()
+	}()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(c.o.timeout))
+	br := bufio.NewReader(conn)
+	declared := func(code int) bool {
+		for _, d := range c.o.refusals {
+			if d == code {
+				return true
+			}
+		}
+		return false
+	}
+	send := func(method string, creds bool) (*http.Response, []byte, error) {
+		id := c.id()
+		req, _ := http.NewRequest(method, srv.URL+"/plugintest/echo?id="+id, nil)
+		if creds {
+			for _, fn := range c.o.requests {
+				fn(req)
+			}
+		}
+		if err := req.Write(conn); err != nil {
+			return nil, nil, err
+		}
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		r, err := decoded(resp)
+		if err != nil {
+			return resp, nil, err
+		}
+		b, err := io.ReadAll(r)
+		return resp, b, err
+	}
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		before := p.refusal()
+		resp, body, err := send(method, false)
+		switch {
+		case err != nil:
+			t.Fatalf("%s without WithRequest's changes: %v: the refusal must be a complete response", method, err)
+		case !declared(resp.StatusCode):
+			t.Fatalf("%s without WithRequest's changes got %d, want one of the statuses WithRefusal declares, %v", method, resp.StatusCode, c.o.refusals)
+		case before == 0 && p.refusal() == 0:
+			t.Errorf("%s without WithRequest's changes got %d, but the request reached the handler: a refusal must not", method, resp.StatusCode)
+		case method == http.MethodHead && len(body) != 0:
+			t.Errorf("HEAD refusal carried a body of %d bytes", len(body))
+		}
+	}
+	if len(c.o.requests) == 0 {
+		return
+	}
+	resp, body, err := send(http.MethodGet, true)
+	switch {
+	case err != nil:
+		t.Errorf("a GET with WithRequest's changes after two refusals on the same connection failed (%v): a refusal left bytes on the wire", err)
+	case resp.StatusCode != http.StatusOK || !strings.HasPrefix(string(body), "plugintest echo"):
+		t.Errorf("a GET with WithRequest's changes after two refusals on the same connection got %d, want 200 from the handler", resp.StatusCode)
 	}
 }

@@ -78,4 +78,17 @@
 // is wrong, such as "the response writer *mypkg.writer that the plugin hands
 // downstream has no Unwrap() http.ResponseWriter method". Conformance takes a
 // [TB], which *testing.T satisfies.
+//
+// A plugin that refuses requests without credentials (an API key check, an
+// IP allow-list) gets them from [WithRequest], which changes every request
+// the suite sends, and declares its refusal with [WithRefusal], which adds
+// the refusal check:
+//
+//	plugintest.Conformance(t, "apikey", `keys: ["alice:k1"]`,
+//		plugintest.WithRequest(func(r *http.Request) { r.Header.Set("X-Api-Key", "k1") }),
+//		plugintest.WithRefusal(http.StatusUnauthorized))
+//
+// A check whose request is refused (401, 403, 407 or 429 without reaching
+// the handler) ends at once: skipped when the status is declared, failed
+// otherwise.
 package plugintest

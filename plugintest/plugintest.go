@@ -57,6 +57,8 @@ type options struct {
 	changed    *string
 	timeout    time.Duration
 	only       map[string]bool // Conformance checks to run (package tests); nil = all
+	requests   []func(*http.Request)
+	refusals   []int
 }
 
 // WithName sets the instance name, the key it would have under `plugins:`
@@ -141,6 +143,33 @@ func WithChangedConfig(yamlSnippet string) Option {
 // a request that hangs, a chunk that never arrives, a Close that does not
 // return.
 func WithTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithRequest changes every request that Conformance sends before it reaches
+// the plugin: a plugin that refuses requests without credentials (an API
+// key, a signature, an allowed address) is tested with fn adding them:
+//
+//	plugintest.Conformance(t, "apikey", "keys: [k1]",
+//		plugintest.WithRequest(func(r *http.Request) { r.Header.Set("X-Api-Key", "k1") }))
+//
+// fn runs on the server side, on a copy of the request, so that requests
+// written straight on a connection get it too; it may set headers, the
+// remote address, the TLS state or the context. Several WithRequest options
+// run in order.
+func WithRequest(fn func(*http.Request)) Option {
+	return func(o *options) { o.requests = append(o.requests, fn) }
+}
+
+// WithRefusal declares the statuses the plugin refuses a request with, such
+// as 401 for missing credentials, 403 for a denied address or 429 for a
+// spent quota. Conformance then also runs the refusal check: a request
+// without WithRequest's changes gets one of these statuses, complete (a
+// body that ends, nothing on the wire after a HEAD, the connection usable
+// for the next request), and never reaches the handler. A check whose own
+// request is refused with a declared status is skipped rather than failed;
+// one refused with an undeclared status fails at once, naming the status.
+func WithRefusal(statuses ...int) Option {
+	return func(o *options) { o.refusals = append(o.refusals, statuses...) }
+}
 
 func buildOptions(typ string, opts []Option) options {
 	o := options{name: typ, route: "/*", timeout: 10 * time.Second}

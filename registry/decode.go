@@ -218,6 +218,18 @@ func toDecodeErrors(err error) DecodeErrors {
 	return out
 }
 
+// kindWord names a Go kind or type as a config author knows it: list, map,
+// or the name itself for scalars.
+func kindWord(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]") || t == "slice" || t == "array":
+		return "list"
+	case strings.HasPrefix(t, "map") || t == "struct":
+		return "map"
+	}
+	return t
+}
+
 // rootName marks the decoded value's root in mapstructure's key paths.
 const rootName = "\x00"
 
@@ -238,6 +250,15 @@ func joinKey(parent, k string) string {
 // cleanMsg turns mapstructure's wording into what a config author expects.
 func cleanMsg(msg string) string {
 	msg = strings.TrimPrefix(msg, "decoding failed due to the following error(s):\n\n")
+	// source data must be an array or slice, got string
+	if got, ok := strings.CutPrefix(msg, "source data must be an array or slice, got "); ok {
+		return "expected list, got " + kindWord(got)
+	}
+	// expected a map or struct, got "string"
+	if got, ok := strings.CutPrefix(msg, "expected a map or struct, got "); ok {
+		return "expected map, got " + kindWord(strings.Trim(got, `"`))
+	}
+
 	if strings.Contains(msg, "expected type") {
 		// 'rate' expected type 'int', got unconvertible type 'string', value: 'fast'
 		if i := strings.Index(msg, "expected type"); i >= 0 {
@@ -246,6 +267,12 @@ func cleanMsg(msg string) string {
 		msg = strings.ReplaceAll(msg, "'", "")
 		msg = strings.Replace(msg, "expected type", "expected", 1)
 		msg = strings.Replace(msg, "got unconvertible type", "got", 1)
+	}
+	// expected map[string]string, got []interface {}
+	if rest, ok := strings.CutPrefix(msg, "expected map["); ok {
+		if _, got, ok := strings.Cut(rest, ", got "); ok {
+			return "expected map, got " + kindWord(got)
+		}
 	}
 	return msg
 }

@@ -36,6 +36,31 @@
 // expressions. Context is also a context.Context that is done once the
 // instance is retired: a plugin that starts background work stops it then.
 //
+// # Secrets
+//
+// A config field tagged secret:"true" holds a secret:
+//
+//	Password string `koanf:"password" json:"password" secret:"true"`
+//
+// Wherever the host shows configuration (the admin API, the dashboard,
+// -print-config) its value is replaced by [Redacted]; [Type.Redact] does it
+// for an instance's keys and [Type.SecretKeys] lists the tagged key paths.
+// Errors of [Type.Decode] and [Type.New] never quote a tagged value: a
+// decoding error about a secret key omits the value, and the message of a
+// Validate or factory error has every tagged value replaced by [Redacted].
+//
+// # Request values
+//
+// A link hands what it learned about a request to the rest of the chain
+// with [SetValue], which returns the request to pass on:
+//
+//	next.ServeHTTP(w, registry.SetValue(r, "user", name))
+//
+// Later links and Go handlers read it with [Value] or [ValueOf], conditions
+// as request.vars.user (CEL) or vars: {user: GLOB} (structured), and the
+// ratelimit plugin with key: var:user. A request that sets nothing pays
+// nothing; reading allocates nothing.
+//
 // # Across reloads
 //
 // A reload that leaves an instance's config unchanged reuses the very same

@@ -147,11 +147,12 @@ func (t *Type) Decode(host Section, keys map[string]any) (any, error) {
 		keys = map[string]any{}
 	}
 	if err := Decode(keys, cfg); err != nil {
-		return nil, err
+		err = scrubSecretKeys(secretsOf(t.cfgType), err)
+		return nil, scrubError(err, t.secretsOfConfig(cfg, keys))
 	}
 	if v, ok := cfg.(Validator); ok {
 		if err := v.Validate(); err != nil {
-			return nil, err
+			return nil, scrubError(err, t.secretsOfConfig(cfg, keys))
 		}
 	}
 	return cfg, nil
@@ -166,7 +167,7 @@ func (t *Type) New(ctx *Context, cfg any) (inst Instance, err error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			inst, err = nil, fmt.Errorf("plugin type %s panicked while building: %v", t.name, p)
+			inst, err = nil, scrubError(fmt.Errorf("plugin type %s panicked while building: %v", t.name, p), t.secretsOfConfig(cfg, nil))
 		}
 	}()
 	// Previous is for the factory alone: an instance that keeps ctx must not
@@ -176,5 +177,5 @@ func (t *Type) New(ctx *Context, cfg any) (inst Instance, err error) {
 	if err == nil && inst == nil {
 		err = errors.New("plugin factory returned no instance")
 	}
-	return inst, err
+	return inst, scrubError(err, t.secretsOfConfig(cfg, nil))
 }

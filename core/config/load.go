@@ -247,16 +247,18 @@ func (ld *loader) run(mainName string, data []byte, readErr error, dir string, o
 	cfg.Include = ld.include
 	if len(errs) > 0 {
 		errs = append(errs, validate(cfg, errs)...)
+		errs = append(errs, l.laterStages(cfg, errs)...)
 		return l, l.finish(errs)
 	}
 	if errs := validate(cfg, nil); len(errs) > 0 {
+		errs = append(errs, l.laterStages(cfg, errs)...)
 		return l, l.finish(errs)
 	}
 	if ld.tlsFiles(cfg, dir) {
 		l.Files = ld.files
 		l.Hash = ld.hash(mainName, data, onDisk)
 	}
-	v, err := version(cfg)
+	v, err := version(cfg, l.Sections())
 	if err != nil {
 		return l, l.finish(Errors{{Msg: err.Error()}})
 	}
@@ -513,6 +515,11 @@ func yamlError(name string, data []byte, err error) *Error {
 	if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("line %d: ", yamlReportedLine(msg))); ok {
 		msg = rest
 	}
+	if strings.Contains(msg, "found a tab character") && line > 0 {
+		// The library reports the line of the token before the tab; the tab
+		// is on the first line from there whose indentation holds one.
+		line = tabLine(data, line)
+	}
 	if a, ok := strings.CutPrefix(msg, "unknown anchor '"); ok && line == 0 {
 		// The library gives no line here; the first use of the alias is it.
 		if a, _, ok := strings.Cut(a, "'"); ok {
@@ -523,6 +530,21 @@ func yamlError(name string, data []byte, err error) *Error {
 	}
 	msg = strings.ReplaceAll(msg, "\n", " ")
 	return &Error{File: name, Line: line, Msg: "syntax error: " + strings.Join(strings.Fields(msg), " ")}
+}
+
+// tabLine returns the first line from line on (1-based) whose indentation
+// holds a tab, or line when there is none.
+func tabLine(data []byte, line int) int {
+	for n, l := range bytes.Split(data, []byte("\n")) {
+		if n+1 < line {
+			continue
+		}
+		indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
+		if bytes.IndexByte(indent, '\t') >= 0 {
+			return n + 1
+		}
+	}
+	return line
 }
 
 func jsonError(name string, data []byte, err error) *Error {
@@ -936,10 +958,11 @@ func typeName(v any) string {
 }
 
 // version hashes the canonical JSON of the config (Include left out: what
-// counts is the merged result, not how it was split into files).
-func version(c *Config) (string, error) {
-	cc := *c
-	cc.Include = nil
+// counts is the merged result, not how it was split into files). Defaults
+// written out count as left out (see effectiveForVersion), so that what
+// MarshalEffective prints has the version of the config it came from.
+func version(c *Config, sections map[string]map[string]any) (string, error) {
+	cc := effectiveForVersion(c, sections)
 	b, err := json.Marshal(&cc)
 	if err != nil {
 		return "", fmt.Errorf("config cannot be hashed: %w", err)

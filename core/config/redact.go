@@ -3,10 +3,12 @@ package config
 import (
 	"net/url"
 	"strings"
+
+	"github.com/switchyard/switchyard/registry"
 )
 
 // Redacted replaces secret values in Redact's output.
-const Redacted = "REDACTED"
+const Redacted = registry.Redacted
 
 // secretWords mark a key whose value is a secret, wherever it appears.
 var secretWords = []string{"password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "private_key", "credential", "authorization"}
@@ -28,11 +30,52 @@ func IsSecretKey(k string) bool {
 // password of every URL with credentials (redis://user:pass@host becomes
 // redis://user:REDACTED@host) and every secret-named query parameter. m is
 // not changed.
+//
+// When m is a whole configuration (it has a `plugins:` map), the value of
+// every plugin option that its type tags secret:"true" is replaced too,
+// whatever its key is called (see [registry.Type.Redact]): the key-name
+// rule above is the safety net, the tag is the contract.
 func Redact(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
 	}
-	return redactValue(m, 0).(map[string]any)
+	out := redactValue(m, 0).(map[string]any)
+	if ps, ok := out["plugins"].(map[string]any); ok {
+		for name, p := range ps {
+			ps[name] = redactPlugin(p)
+		}
+	}
+	return out
+}
+
+// RedactPlugins returns a copy of a `plugins:` block in which every option
+// tagged secret:"true" by its type, and every value Redact hides, is
+// replaced by "REDACTED".
+func RedactPlugins(plugins map[string]map[string]any) map[string]map[string]any {
+	if plugins == nil {
+		return nil
+	}
+	out := make(map[string]map[string]any, len(plugins))
+	for name, keys := range plugins {
+		m, _ := redactPlugin(redactValue(map[string]any(keys), 1)).(map[string]any)
+		out[name] = m
+	}
+	return out
+}
+
+// redactPlugin hides the secret-tagged options of one plugin instance's keys
+// (already a copy).
+func redactPlugin(p any) any {
+	keys, ok := p.(map[string]any)
+	if !ok {
+		return p
+	}
+	typ, _ := keys["type"].(string)
+	t, found := registry.Lookup(typ)
+	if !found {
+		return p
+	}
+	return t.Redact(keys)
 }
 
 func redactValue(v any, depth int) any {

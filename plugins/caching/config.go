@@ -103,7 +103,7 @@ type RedisConfig struct {
 	// Addr is the Redis server as host:port. Required with store: redis.
 	Addr string `koanf:"addr" json:"addr"`
 	// Password authenticates to Redis (AUTH); empty for none.
-	Password string `koanf:"password" json:"password"`
+	Password string `koanf:"password" json:"password" secret:"true"`
 	// DB is the Redis database number. Default 0.
 	DB int `koanf:"db" json:"db"`
 	// Prefix starts every key the cache writes. Hosts that share entries

@@ -26,8 +26,11 @@ type Config struct {
 	// Key chooses the bucket of a request: "ip" (the client address, IPv6
 	// grouped by IPv6Prefix), "header:NAME" (the first value of that request
 	// header; requests without it are keyed by their IP), "route" (the matched
-	// route pattern) or any other string, which is a CEL expression of type
-	// string over `request`. Default "ip".
+	// route pattern), "var:NAME" (the request value NAME that an earlier link
+	// set with registry.SetValue, such as the user an auth plugin identified;
+	// requests without it are keyed by their IP) or any other string, which is
+	// a CEL expression of type string over `request` (request.vars included).
+	// Default "ip".
 	Key string `koanf:"key" json:"key"`
 	// IPv6Prefix is the prefix length IPv6 client addresses are grouped by
 	// (a client usually holds a whole /64). 1..128, default 64.
@@ -59,7 +62,7 @@ type RedisConfig struct {
 	// Addr is the host:port of the Redis server. Default localhost:6379.
 	Addr string `koanf:"addr" json:"addr"`
 	// Password authenticates to Redis (AUTH); empty for none.
-	Password string `koanf:"password" json:"password"`
+	Password string `koanf:"password" json:"password" secret:"true"`
 	// DB is the logical database to select. Default 0.
 	DB int `koanf:"db" json:"db"`
 	// Prefix starts every bucket key; instances with the same prefix share
@@ -178,6 +181,7 @@ const (
 	sourceHeader
 	sourceRoute
 	sourceExpr
+	sourceVar
 )
 
 // keySpec is a parsed `key`.
@@ -185,14 +189,16 @@ type keySpec struct {
 	source keySource
 	header string // canonical header name for sourceHeader
 	expr   string // CEL source for sourceExpr
+	name   string // request value name for sourceVar
 }
 
-// parseKey reads the `key` setting: ip, route, header:NAME or an expression.
+// parseKey reads the `key` setting: ip, route, header:NAME, var:NAME or an
+// expression.
 func parseKey(s string) (keySpec, error) {
 	t := strings.TrimSpace(s)
 	switch {
 	case t == "":
-		return keySpec{}, errors.New("must not be empty (ip, route, header:NAME or a CEL expression)")
+		return keySpec{}, errors.New("must not be empty (ip, route, header:NAME, var:NAME or a CEL expression)")
 	case t == "ip":
 		return keySpec{source: sourceIP}, nil
 	case t == "route":
@@ -208,6 +214,12 @@ func parseKey(s string) (keySpec, error) {
 			}
 		}
 		return keySpec{source: sourceHeader, header: textproto.CanonicalMIMEHeaderKey(name)}, nil
+	case strings.HasPrefix(t, "var:"):
+		name := strings.TrimSpace(strings.TrimPrefix(t, "var:"))
+		if name == "" {
+			return keySpec{}, errors.New("var: needs a request value name, as in var:user")
+		}
+		return keySpec{source: sourceVar, name: name}, nil
 	}
 	return keySpec{source: sourceExpr, expr: t}, nil
 }

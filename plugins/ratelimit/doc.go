@@ -13,7 +13,7 @@
 //	    rate: 100          # requests ...
 //	    per: 1m            # ... per minute, returning one every 600ms
 //	    burst: 20          # a quiet client may send 20 at once (default: rate)
-//	    key: ip            # ip | header:NAME | route | a CEL string expression
+//	    key: ip            # ip | header:NAME | route | var:NAME | a CEL string expression
 //	    store: memory      # memory | redis
 //
 // See [Config] for every key and docs/plugins/ratelimit.md for the full
@@ -35,8 +35,12 @@
 // by ipv6_prefix (/64 by default). key: header:NAME uses the header's first
 // value; a request without it is keyed by its address in a separate
 // namespace, so such clients never share one bucket. key: route uses the
-// matched route pattern. Any other value is a CEL expression of type string
-// over request; an empty result falls back to the address as well.
+// matched route pattern. key: var:NAME uses the request value NAME that an
+// earlier link set with registry.SetValue (the caller an auth plugin
+// identified, say); a request without it falls back to its address, as a
+// missing header does. Any other value is a CEL expression of type string
+// over request (request.vars included); an empty result falls back to the
+// address as well.
 //
 // # Stores
 //

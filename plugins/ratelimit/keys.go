@@ -3,11 +3,15 @@ package ratelimit
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"hash/maphash"
 	"net/http"
 	"net/netip"
+	"strconv"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/switchyard/switchyard/registry"
 )
 
 // keyKind tells apart the bucket keys of different origins, so that a header
@@ -21,6 +25,7 @@ const (
 	kindHeader                // a header value
 	kindRoute                 // a route pattern (or the path, outside a router)
 	kindExpr                  // an expression's result
+	kindVar                   // a request value set by an earlier link
 	numKinds
 )
 
@@ -31,6 +36,7 @@ var kindPrefix = [numKinds]string{
 	kindHeader: "h:",
 	kindRoute:  "route:",
 	kindExpr:   "x:",
+	kindVar:    "v:",
 }
 
 // seeds are the hash seeds of the memory store's key hashes, one per kind.
@@ -113,6 +119,13 @@ func (kr *keyer) key(r *http.Request) bucketKey {
 			}
 		}
 		return bucketKey{kind: kindRoute, s: r.URL.Path}
+	case sourceVar:
+		if v, ok := registry.Value(r, kr.spec.name); ok {
+			if s := varText(v); s != "" {
+				return bucketKey{kind: kindVar, s: s}
+			}
+		}
+		return kr.ipKey(r, kindAnonIP)
 	case sourceExpr:
 		if v := kr.expr(r); v != "" {
 			return bucketKey{kind: kindExpr, s: v}
@@ -120,6 +133,22 @@ func (kr *keyer) key(r *http.Request) bucketKey {
 		return kr.ipKey(r, kindAnonIP)
 	}
 	return kr.ipKey(r, kindIP)
+}
+
+// varText is a request value as a bucket key: strings as they are, other
+// values as fmt prints them.
+func varText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case fmt.Stringer:
+		return x.String()
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
 }
 
 // ipKey keys r by its client address: IPv4 as is, IPv6 by its prefix.

@@ -38,7 +38,7 @@ func TestKeyKindsDistinct(t *testing.T) {
 	keys := []bucketKey{
 		{kind: kindIP, ip: a}, {kind: kindAnonIP, ip: a},
 		{kind: kindHeader, s: "192.0.2.1"}, {kind: kindExpr, s: "192.0.2.1"},
-		{kind: kindRoute, s: "192.0.2.1"}, {kind: kindPeer, s: "192.0.2.1"},
+		{kind: kindRoute, s: "192.0.2.1"}, {kind: kindPeer, s: "192.0.2.1"}, {kind: kindVar, s: "192.0.2.1"},
 	}
 	seen := map[uint64]int{}
 	for i, k := range keys {
