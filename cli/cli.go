@@ -274,6 +274,11 @@ func serve(ctx context.Context, o Options, f flags, src *Source) int {
 	}
 	h := newHost(o, f.Logger, o.EnableAdmin, env)
 	if err := src.load(h); err != nil {
+		if errors.Is(err, core.ErrSourceUnavailable) { // not the config's fault: one line
+			fmt.Fprintf(o.Stderr, "%s: %v\n", o.Name, err)
+			h.Close()
+			return ExitFailure
+		}
 		printErrors(o.Stderr, err)
 		fmt.Fprintf(o.Stderr, "%s: %s: the configuration is invalid; nothing is served\n", o.Name, src.Describe)
 		h.Close()

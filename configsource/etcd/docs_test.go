@@ -44,8 +44,8 @@ func freePort(t *testing.T) string {
 }
 
 // TestFleetDocCommands runs every command of docs/fleet.md, in order, on
-// free ports and in a temporary directory, with a host built from
-// internal/fleethost under the name devserver.
+// free ports and in a temporary directory, with the devserver built from
+// cmd/devserver.
 func TestFleetDocCommands(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a binary and runs a walkthrough")
@@ -68,7 +68,7 @@ func TestFleetDocCommands(t *testing.T) {
 	}
 	dir := t.TempDir()
 	binDir := filepath.Join(dir, "bin")
-	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "devserver"), "./internal/fleethost")
+	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "devserver"), "github.com/switchyard/switchyard/cmd/devserver")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the host: %v\n%s", err, out)
 	}
