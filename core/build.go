@@ -22,6 +22,7 @@ import (
 	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/internal/tlsconf"
 	"github.com/switchyard/switchyard/internal/tracing"
+	"github.com/switchyard/switchyard/registry"
 )
 
 // builder assembles a Snapshot; on any error everything it made is undone.
@@ -113,9 +114,12 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	}
 
 	// Plugins through the registry: unchanged instances come back as they are.
+	// A plugin that fails to build does not stop the build: the routes,
+	// handlers and conditions are still checked, so that one load reports
+	// every error it can find.
 	set, berr := h.plugins.Build(&services{h: h, conds: comp}, instances.Specs(cfg.Plugins), l.Sections())
 	if berr != nil {
-		return s, berr
+		b.errs = append(b.errs, berr)
 	}
 	s.plugins = set
 
@@ -243,10 +247,18 @@ func (b *builder) compileLinks(prefix string, links []config.Link, global bool, 
 	out := make([]link, 0, len(links))
 	for i, l := range links {
 		key := fmt.Sprintf("%s[%d]", prefix, i)
-		inst, ok := b.snap.plugins.Get(l.Use)
+		var inst registry.Instance
+		ok := false
+		if b.snap.plugins != nil {
+			inst, ok = b.snap.plugins.Get(l.Use)
+		}
 		if !ok {
-			b.fail(key+".use", fmt.Errorf("undefined plugin %q", l.Use))
-			continue
+			if _, defined := b.cfg.Plugins[l.Use]; !defined {
+				b.fail(key+".use", fmt.Errorf("undefined plugin %q", l.Use))
+				continue
+			}
+			// Defined but failed to build (reported already): check the
+			// link's condition all the same.
 		}
 		typ, _ := b.cfg.Plugins[l.Use]["type"].(string)
 		lk := link{name: l.Use, typ: typ, inst: inst}
@@ -257,6 +269,9 @@ func (b *builder) compileLinks(prefix string, links []config.Link, global bool, 
 				continue
 			}
 			lk.cond, lk.source = c, c.String()
+		}
+		if inst == nil { // its plugin failed: the build fails, build no chain with it
+			continue
 		}
 		out = append(out, lk)
 		*infos = append(*infos, LinkInfo{Plugin: l.Use, Type: typ, When: lk.source, Global: global})
