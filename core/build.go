@@ -41,6 +41,36 @@ func (b *builder) fail(key string, err error) {
 	b.errs = append(b.errs, keyed(key, err))
 }
 
+// withHandlerErrors adds to err, the error of a load that failed before
+// anything was built (a structural error), the routes that name a Go
+// handler this binary does not have, so that one load reports them too.
+func withHandlerErrors(h *Host, l *config.Loaded, err error) error {
+	var errs config.Errors
+	if l == nil || !errors.As(err, &errs) {
+		return err
+	}
+	routes, _ := l.Raw["routes"].([]any)
+	var extra []error
+	for i, rt := range routes {
+		m, _ := rt.(map[string]any)
+		name, ok := m["handler"].(string)
+		if !ok || name == "" {
+			continue
+		}
+		key := fmt.Sprintf("routes[%d].handler", i)
+		if slices.ContainsFunc(errs, func(e *config.Error) bool { return strings.HasPrefix(e.Key, key) }) {
+			continue
+		}
+		if hd, names := h.goHandler(name); hd == nil {
+			extra = append(extra, keyed(key, fmt.Errorf("no handler registered in Go code under %q (registered: %v)", name, names)))
+		}
+	}
+	if len(extra) == 0 {
+		return err
+	}
+	return l.Annotate(errors.Join(append([]error{errs}, extra...)...))
+}
+
 // keyed is err placed at the config key path key.
 func keyed(key string, err error) *config.Error {
 	return &config.Error{Key: key, Msg: err.Error()}

@@ -159,6 +159,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	}
 	doc, err := src.src.Load(h.opts.Env)
 	l := doc.Loaded
+	err = withHandlerErrors(h, l, err)
 	r.mu.Lock() // ConfigStore reads them
 	src.name, src.dir = doc.Name, doc.Dir
 	r.mu.Unlock()

@@ -182,7 +182,7 @@ func (h *Host) Run(ctx context.Context, opts RunOptions) error {
 func (h *Host) Check(name string, data []byte, dir string) (hotreload.Changes, error) {
 	l, err := config.LoadBytes(name, data, dir, h.opts.Env)
 	if err != nil {
-		return hotreload.Changes{}, err
+		return hotreload.Changes{}, withHandlerErrors(h, l, err)
 	}
 	if h.opts.EnableAdmin {
 		l.Config.Server.Admin.Enabled = true

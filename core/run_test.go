@@ -171,3 +171,40 @@ func TestCheckCandidate(t *testing.T) {
 		t.Fatalf("bad candidate: %v", err)
 	}
 }
+
+// One load reports a structural error, a plugin option error, a condition
+// error and an unknown Go handler together, each with its line and key.
+func TestOneLoadReportsEveryStage(t *testing.T) {
+	const doc = `routez: []
+plugins:
+  c: {type: count, tag: 7, colour: red}
+routes:
+  - path: /a
+    middleware:
+      - {use: c, when: 'request.hedaer == "x"'}
+    handler: app.nothing
+`
+	h := New(Options{Logger: quietLogger()})
+	defer h.Close()
+	for _, load := range []struct {
+		name string
+		err  func() error
+	}{
+		{"LoadBytes", func() error { return h.LoadBytes("four.yaml", []byte(doc), t.TempDir()) }},
+		{"Check", func() error { _, err := h.Check("four.yaml", []byte(doc), t.TempDir()); return err }},
+	} {
+		var errs config.Errors
+		if !errors.As(load.err(), &errs) {
+			t.Fatalf("%s: not config.Errors", load.name)
+		}
+		want := map[string]int{"routez": 1, "plugins.c.colour": 3, "routes[0].middleware[0].when": 7, "routes[0].handler": 8}
+		for _, e := range errs {
+			if line, ok := want[e.Key]; ok && e.Line == line {
+				delete(want, e.Key)
+			}
+		}
+		if len(want) > 0 {
+			t.Errorf("%s: missing %v in:\n%v", load.name, want, errs)
+		}
+	}
+}
