@@ -1,12 +1,14 @@
 package core
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -147,7 +149,8 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	// A plugin that fails to build does not stop the build: the routes,
 	// handlers and conditions are still checked, so that one load reports
 	// every error it can find.
-	set, berr := h.plugins.Build(&services{h: h, conds: comp}, instances.Specs(cfg.Plugins), l.Sections())
+	dir, _ := filepath.Abs(cmp.Or(l.Dir, "."))
+	set, berr := h.plugins.Build(&services{h: h, conds: comp, dir: dir}, instances.Specs(cfg.Plugins), l.Sections())
 	if berr != nil {
 		b.errs = append(b.errs, berr)
 	}

@@ -69,6 +69,14 @@ func (s *sourceState) unchanged(env []string) bool {
 	return hotreload.Hash(s.triedFiles) == s.tried
 }
 
+// pluginFilesUnchanged reports whether the files that the serving plugin
+// instances declared (registry.Context.File) hold what they held when the
+// snapshot was built: a change is a reason to reload even when the config
+// files did not change.
+func (r *reloader) pluginFilesUnchanged() bool {
+	return len(r.pluginFiles) == 0 || hotreload.Hash(r.pluginFiles) == r.pluginHash
+}
+
 // reloader is the one way a configuration gets in: the first load, a file
 // event, SIGHUP and the admin API all run through its hotreload.Runner,
 // which serialises them and records each in the history.
@@ -87,6 +95,11 @@ type reloader struct {
 	srcWG   sync.WaitGroup // the goroutine of a WatchSource
 
 	gens generations
+
+	// pluginFiles are the files the serving instances declared, and
+	// pluginHash their content hash at the swap; written by run under mu.
+	pluginFiles []string
+	pluginHash  string
 }
 
 func newReloader(h *Host) *reloader {
@@ -154,7 +167,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 		res.Duration = time.Since(start)
 		return res
 	}
-	if contentTrigger && src.unchanged(h.opts.Env) {
+	if contentTrigger && src.unchanged(h.opts.Env) && r.pluginFilesUnchanged() {
 		return skip()
 	}
 	doc, err := src.src.Load(h.opts.Env)
@@ -176,7 +189,7 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	} else {
 		h.metrics.sourceUp.Set(1)
 	}
-	if l != nil && contentTrigger && l.Hash == src.tried {
+	if l != nil && contentTrigger && l.Hash == src.tried && r.pluginFilesUnchanged() {
 		return skip()
 	}
 	if l != nil {
@@ -217,6 +230,11 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 	src.failed = nil
 	res.Changes = diff(cur, s)
 	r.commit(cur, s, plan)
+	files := s.plugins.Files()
+	hash := hotreload.Hash(files)
+	r.mu.Lock()
+	r.pluginFiles, r.pluginHash = files, hash
+	r.mu.Unlock()
 	settle()
 	r.recordGeneration(src.src, doc, s, t, start, res.Changes)
 	if a, ok := src.src.(AppliedSource); ok {
@@ -273,7 +291,7 @@ func (r *reloader) watch(serving *Snapshot, l *config.Loaded) {
 	if r.watcher == nil || l == nil {
 		return
 	}
-	files, globs := l.Files, l.Globs
+	files, globs := union(l.Files, r.pluginFiles), l.Globs
 	if serving != nil {
 		files = union(serving.Loaded.Files, files)
 		globs = union(serving.Loaded.Globs, globs)
@@ -434,7 +452,7 @@ func (r *reloader) startWatching() error {
 		r.watched = false
 		return err
 	}
-	if err := w.Watch(s.Loaded.Files, s.Loaded.Globs); err != nil {
+	if err := w.Watch(union(s.Loaded.Files, r.pluginFiles), s.Loaded.Globs); err != nil {
 		w.Close()
 		r.watched = false
 		return err

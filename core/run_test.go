@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -206,5 +207,73 @@ routes:
 		if len(want) > 0 {
 			t.Errorf("%s: missing %v in:\n%v", load.name, want, errs)
 		}
+	}
+}
+
+// filer is a test plugin type that reads a file it declares with
+// ctx.File, as a plugin with a key list does.
+type filerConfig struct {
+	File string `koanf:"file"`
+}
+
+type filer struct{ body string }
+
+func (f *filer) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-File", f.body)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func init() {
+	registry.Register("filer", func(ctx *registry.Context, cfg *filerConfig) (registry.Instance, error) {
+		b, err := os.ReadFile(ctx.File(cfg.File))
+		if err != nil {
+			return nil, &registry.FieldError{Key: "file", Msg: err.Error()}
+		}
+		return &filer{body: strings.TrimSpace(string(b))}, nil
+	})
+}
+
+// Editing a file a plugin declared rebuilds that instance, and only it,
+// through the config watcher; its relative path resolves against the
+// config file's directory.
+func TestPluginFileEditRebuildsThatInstance(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "keys.txt"), "one")
+	writeFile(t, filepath.Join(dir, "other.txt"), "other")
+	path := filepath.Join(dir, "config.yaml")
+	writeFile(t, path, `reload: {debounce: 20ms}
+plugins:
+  f: {type: filer, file: keys.txt}
+  g: {type: filer, file: other.txt}
+routes:
+  - path: /a
+    middleware: [{use: f}]
+    handler: {respond: {body: a}}
+  - path: /b
+    middleware: [{use: g}]
+    handler: {respond: {body: b}}
+`)
+	h := New(Options{Logger: quietLogger()})
+	defer h.Close()
+	if err := h.LoadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Watch(); err != nil {
+		t.Fatal(err)
+	}
+	if got := do(h, "GET", "/a").Header().Get("X-File"); got != "one" {
+		t.Fatalf("X-File %q, want the file's content", got)
+	}
+	writeFile(t, filepath.Join(dir, "keys.txt"), "two")
+	wait.For(t, "the edited file to be served", func() bool { return do(h, "GET", "/a").Header().Get("X-File") == "two" })
+	last := h.History()[0]
+	if !last.Success || !slices.Equal(last.Changes.PluginsCreated, []string{"f"}) || !slices.Equal(last.Changes.PluginsKept, []string{"g"}) {
+		t.Fatalf("reload %+v, want f rebuilt and g kept", last)
+	}
+	// An unchanged file and config: SIGHUP keeps both.
+	if res := h.Reload(hotreload.TriggerSignal); !res.Success || len(res.Changes.PluginsCreated) != 0 {
+		t.Fatalf("reload without change %+v", res)
 	}
 }

@@ -17,6 +17,7 @@ import (
 type services struct {
 	h     *Host
 	conds *conditions.Compiler
+	dir   string // the configuration's directory, absolute
 }
 
 func (s *services) Logger() *slog.Logger                { return s.h.log }
@@ -25,6 +26,7 @@ func (s *services) Buffers() registry.BufferPool        { return s.h.pools.Buffe
 func (s *services) Workers() registry.WorkerPool        { return s.h.pools.Process }
 func (s *services) ClientIP(r *http.Request) netip.Addr { return s.h.ClientIP(r) }
 func (s *services) Clock() func() time.Time             { return s.h.opts.Now }
+func (s *services) ConfigDir() string                   { return s.dir }
 
 func (s *services) CompileCondition(keyPath string, src any) (func(*http.Request) bool, error) {
 	return s.conds.CompileFunc(keyPath, src)

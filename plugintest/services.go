@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -82,6 +83,13 @@ func (s *Services) Workers() registry.WorkerPool { return s.workers }
 
 // ClientIP implements registry.Services.
 func (s *Services) ClientIP(r *http.Request) netip.Addr { return s.clientIP(r) }
+
+// ConfigDir implements registry.Services: the test's working directory (the
+// package directory), which relative paths of a snippet resolve against.
+func (s *Services) ConfigDir() string {
+	dir, _ := filepath.Abs(".")
+	return dir
+}
 
 // Clock implements registry.Services.
 func (s *Services) Clock() func() time.Time { return s.clock }

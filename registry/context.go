@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -37,6 +39,14 @@ type Context struct {
 
 	services Services
 	logger   *slog.Logger
+
+	files *declaredFiles // shared by copies of the Context
+}
+
+// declaredFiles are the files an instance declared with Context.File.
+type declaredFiles struct {
+	mu    sync.Mutex
+	paths []string
 }
 
 // Services are what the host offers every plugin instance. The host
@@ -60,6 +70,9 @@ type Services interface {
 	CompileExpr(keyPath, expr string) (func(*http.Request) string, error)
 	// Clock is the clock: time.Now unless a test replaces it.
 	Clock() func() time.Time
+	// ConfigDir is the directory of the main configuration file, which
+	// relative paths in a plugin's config resolve against.
+	ConfigDir() string
 }
 
 // NewContext returns the Context of one instance. parent bounds its life
@@ -80,7 +93,38 @@ func NewContext(parent context.Context, name, typ string, previous Instance, s S
 		Previous: previous,
 		services: s,
 		logger:   s.Logger().With("plugin", name, "type", typ),
+		files:    new(declaredFiles),
 	}
+}
+
+// File declares a file the instance reads (a key list, a certificate, a
+// template) and returns its path: a relative path resolves against the
+// directory of the main configuration file, as includes do. The host
+// watches the file with the configuration, and a change of its content
+// rebuilds this instance (and only it) at the next reload, with this
+// instance as Previous; an unchanged instance whose files did not change is
+// reused as usual. File does not open the file; read it in the factory.
+func (c *Context) File(path string) string {
+	if path == "" {
+		return ""
+	}
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(c.services.ConfigDir(), path)
+	}
+	path = filepath.Clean(path)
+	c.files.mu.Lock()
+	if !slices.Contains(c.files.paths, path) {
+		c.files.paths = append(c.files.paths, path)
+	}
+	c.files.mu.Unlock()
+	return path
+}
+
+// Files returns the files the instance declared with File, for the host.
+func (c *Context) Files() []string {
+	c.files.mu.Lock()
+	defer c.files.mu.Unlock()
+	return slices.Clone(c.files.paths)
 }
 
 // Logger is the host's logger with the plugin and type attributes attached.
@@ -178,6 +222,7 @@ func (standalone) Metrics() *Metrics       { return standaloneMetrics }
 func (standalone) Buffers() BufferPool     { return standaloneBuffers }
 func (standalone) Workers() WorkerPool     { return inline{} }
 func (standalone) Clock() func() time.Time { return time.Now }
+func (standalone) ConfigDir() string       { return "." }
 
 func (standalone) ClientIP(r *http.Request) netip.Addr {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)

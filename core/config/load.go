@@ -59,6 +59,9 @@ type Loaded struct {
 	// Raw is the effective merged map (defaults, files, environment), for the
 	// admin API. It is shared: do not modify it; Redact returns a copy to show.
 	Raw map[string]any
+	// Dir is the directory that relative paths of the configuration resolve
+	// against: the main file's, or the dir given to LoadBytes.
+	Dir string
 
 	mainName       string
 	sources        []*source
@@ -186,7 +189,7 @@ func newLoader(fsys fileSystem, env []string) *loader {
 // run loads the main file (already read: data, or readErr) and everything
 // it includes. onDisk says whether the main file is a file to list in Files.
 func (ld *loader) run(mainName string, data []byte, readErr error, dir string, onDisk bool) (*Loaded, error) {
-	l := &Loaded{mainName: mainName}
+	l := &Loaded{mainName: mainName, Dir: dir}
 	if onDisk {
 		ld.files = append(ld.files, mainName)
 		ld.fileErr[mainName] = readErr

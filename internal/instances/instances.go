@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard/switchyard/hotreload"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -119,6 +120,20 @@ type entry struct {
 	timer   *time.Timer
 	revived int
 	closed  bool
+	// files are the files the instance declared (registry.Context.File)
+	// and filesHash their content hash when it was built; stale marks an
+	// entry displaced because they changed, closed once no set holds it.
+	files     []string
+	filesHash string
+	stale     bool
+	replaces  *entry // the stale entry this one displaced, until that one is closed
+	successor *entry // of a stale entry: the entry that displaced it
+}
+
+// filesChanged reports whether a file the instance declared changed since
+// it was built.
+func (e *entry) filesChanged() bool {
+	return len(e.files) > 0 && hotreload.Hash(e.files) != e.filesHash
 }
 
 // New returns an empty Registry.
@@ -168,6 +183,21 @@ func (s *Set) Names() []string { return slices.Sorted(maps.Keys(s.byName)) }
 // Created returns the names of the instances this build constructed.
 func (s *Set) Created() []string { return s.created }
 
+// Files returns the files that the set's instances declared they read
+// (registry.Context.File), sorted: the host watches them.
+func (s *Set) Files() []string {
+	var out []string
+	for _, e := range s.byName {
+		for _, f := range e.files {
+			if !slices.Contains(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Kept returns the names of the instances this build reused, live, with the
 // same config.
 func (s *Set) Kept() []string { return s.kept }
@@ -193,6 +223,10 @@ func (s *Set) Discard() {
 			if e.refs == 0 && r.entries[e.key] == e && slices.Contains(s.created, name) {
 				delete(r.entries, e.key)
 				closing = append(closing, e)
+				if old := e.replaces; old != nil && !old.closed { // it keeps serving as it was
+					old.stale = false
+					r.entries[e.key] = old
+				}
 			}
 		}
 		r.mu.Unlock()
@@ -236,6 +270,10 @@ func (r *Registry) Build(services registry.Services, specs []Spec, sections map[
 		}
 		for _, e := range fresh {
 			delete(r.entries, e.key)
+			if old := e.replaces; old != nil { // it keeps serving as it was
+				old.stale = false
+				r.entries[e.key] = old
+			}
 		}
 		for _, w := range revived { // back to the warm set, untouched
 			if _, taken := r.entries[w.key]; !taken {
@@ -282,21 +320,31 @@ func (r *Registry) acquire(services registry.Services, sp Spec, section map[stri
 		return nil, nil, &Error{Key: "plugins." + sp.Name, Err: errors.New("registry is closed")}
 	}
 	var warm *entry
+	var changed *entry // live, same config, but a file it reads changed
 	if e, ok := r.entries[k]; ok {
-		if e.refs > 0 { // live: reuse it as it is
+		switch {
+		case e.refs > 0 && !e.filesChanged(): // live: reuse it as it is
 			e.refs++
 			r.mu.Unlock()
 			return e, e, nil
+		case e.refs > 0:
+			e.stale = true
+			delete(r.entries, k)
+			changed = e
+		default:
+			// Warm: its Context is done, so a new instance takes its state.
+			r.unwarmLocked(e)
+			delete(r.entries, k)
+			warm = e
 		}
-		// Warm: its Context is done, so a new instance takes its state.
-		r.unwarmLocked(e)
-		delete(r.entries, k)
-		warm = e
 	}
 	var prev registry.Instance
-	if warm != nil {
+	switch {
+	case warm != nil:
 		prev = warm.inst
-	} else {
+	case changed != nil:
+		prev = changed.inst
+	default:
 		for _, e := range r.entries {
 			if e.key.name == sp.Name && e.key.typ == sp.Type && e.refs > 0 {
 				prev = e.inst
@@ -307,11 +355,15 @@ func (r *Registry) acquire(services registry.Services, sp Spec, section map[stri
 	life, cancel := context.WithCancel(r.life)
 	r.mu.Unlock()
 
-	inst, err := pt.New(registry.NewContext(life, sp.Name, sp.Type, prev, services), cfg)
+	ctx := registry.NewContext(life, sp.Name, sp.Type, prev, services)
+	inst, err := pt.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		if warm != nil {
 			r.rewarm(warm)
+		}
+		if changed != nil {
+			r.unstale(changed)
 		}
 		var fe *registry.FieldError
 		var de registry.DecodeErrors
@@ -324,7 +376,15 @@ func (r *Registry) acquire(services registry.Services, sp Spec, section map[stri
 		}
 		return nil, nil, &Error{Key: "plugins." + sp.Name, Err: err}
 	}
-	e := &entry{key: k, inst: inst, cancel: cancel, refs: 1, built: time.Now()}
+	e := &entry{key: k, inst: inst, cancel: cancel, refs: 1, built: time.Now(), files: ctx.Files(), replaces: changed}
+	if changed != nil {
+		r.mu.Lock()
+		changed.successor = e
+		r.mu.Unlock()
+	}
+	if len(e.files) > 0 {
+		e.filesHash = hotreload.Hash(e.files)
+	}
 	if warm != nil {
 		e.revived = warm.revived + 1
 	}
@@ -341,6 +401,17 @@ func (r *Registry) acquire(services registry.Services, sp Spec, section map[stri
 	r.entries[k] = e
 	r.mu.Unlock()
 	return e, warm, nil
+}
+
+// unstale puts back a live entry whose rebuild, for a changed file, failed:
+// it keeps serving, and the next reload tries again.
+func (r *Registry) unstale(e *entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, taken := r.entries[e.key]; !taken {
+		e.stale = false
+		r.entries[e.key] = e
+	}
 }
 
 // rewarm puts back a warm entry whose revival failed.
@@ -412,6 +483,14 @@ func (r *Registry) retireUnused(byName map[string]*entry) {
 	var closing []*entry
 	r.mu.Lock()
 	for _, e := range byName {
+		if e.refs == 0 && e.stale && !e.closed && !slices.Contains(closing, e) { // replaced for a changed file
+			e.cancel()
+			closing = append(closing, e)
+			if e.successor != nil {
+				e.successor.replaces, e.successor = nil, nil
+			}
+			continue
+		}
 		if e.refs != 0 || r.entries[e.key] != e || e.timer != nil || slices.Contains(r.warm, e) {
 			continue
 		}

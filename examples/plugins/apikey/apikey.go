@@ -35,7 +35,7 @@ type APIKey struct {
 func New(ctx *registry.Context, cfg *Config) (registry.Instance, error) {
 	keys := cfg.Keys
 	if cfg.KeysFile != "" {
-		more, err := readKeysFile(cfg.KeysFile)
+		more, err := readKeysFile(ctx.File(cfg.KeysFile))
 		if err != nil {
 			return nil, &registry.FieldError{Key: "keys_file", Msg: err.Error()}
 		}

@@ -18,8 +18,10 @@ type Config struct {
 	// configuration is shown.
 	Keys []string `koanf:"keys" json:"keys" secret:"true"`
 	// KeysFile is a file of more keys, one a line in the same form; blank
-	// lines and lines starting with # are ignored. It is read when the
-	// instance is built.
+	// lines and lines starting with # are ignored. A relative path is
+	// relative to the main config file's directory. It is read when the
+	// instance is built, and an edit of it rebuilds the instance at once
+	// (with reload.watch on; SIGHUP and the admin API's reload see it too).
 	KeysFile string `koanf:"keys_file" json:"keys_file"`
 	// Header is the request header that carries the key. Default X-Api-Key.
 	// With Authorization, the value is read after "Bearer ".
