@@ -258,6 +258,28 @@ func TestAdminHostCheck(t *testing.T) {
 	}
 }
 
+// TestAdminUnparseableForwardedRefused: behind a trusted loopback proxy, a
+// forwarded hop that does not parse is an unknown client, not the proxy's
+// own (allowed) address.
+func TestAdminUnparseableForwardedRefused(t *testing.T) {
+	h, _ := newAdminHost(t, strings.Replace(adminYAML, "server:\n", "server:\n  trusted_proxies: [127.0.0.1]\n", 1))
+	for _, hdr := range [][]string{
+		{"X-Forwarded-For", "unknown"},
+		{"X-Forwarded-For", "8.8.8.8, unknown"},
+		{"Forwarded", "for=unknown"},
+		{"Forwarded", "for=_hidden"},
+		{"Forwarded", "for"},
+	} {
+		rec := admin(h, "GET", "/_sy/api/config", "", allowedPeer, hdr...)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("%s: %s: %d, want 403", hdr[0], hdr[1], rec.Code)
+		}
+	}
+	if rec := admin(h, "GET", "/_sy/api/config", "", allowedPeer, "X-Forwarded-For", "127.0.0.5"); rec.Code != http.StatusOK {
+		t.Errorf("a parseable allowed hop: %d, want 200", rec.Code)
+	}
+}
+
 func TestAdminMethodsAndErrors(t *testing.T) {
 	h, _ := newAdminHost(t, adminYAML)
 	tests := []struct {
