@@ -266,7 +266,8 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 	case hc.Proxy != nil:
 		ips := b.snap.ips
 		h, err := handlers.Proxy(hc.Proxy.Upstream, b.h.pools.proxies.roundTripper(b.snap.transport, b.cfg.Performance.Memory.ConnectionPool.MaxSize), b.h.log,
-			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }))
+			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }),
+			handlers.WriteTimeout(b.cfg.Server.WriteTimeout))
 		if err != nil {
 			return nil, "", keyed(key+".proxy.upstream", err)
 		}
