@@ -153,6 +153,9 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 		return skip()
 	}
 	l, err := src.load(h.opts.Env)
+	if err != nil && contentTrigger {
+		l, err = reloadEmpty(cur, src, h.opts.Env, l, err)
+	}
 	if l != nil && contentTrigger && l.Hash == src.tried {
 		return skip()
 	}
@@ -242,6 +245,7 @@ func (r *reloader) watch(serving *Snapshot, l *config.Loaded) {
 		files = union(serving.Loaded.Files, files)
 		globs = union(serving.Loaded.Globs, globs)
 	}
+	r.watcher.SetLastFailed(serving != nil)
 	if err := r.watcher.Watch(files, globs); err != nil {
 		r.h.log.Warn("watching config files", "err", err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/goleak"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // savePattern is one way programs save a file.
@@ -279,6 +281,32 @@ func TestChmodAndTouch(t *testing.T) {
 	if c.hash != before {
 		t.Fatal("Hash changed after rewriting the same content")
 	}
+}
+
+// TestChmodAfterFailure: while the last reload failed (a file that could
+// not be read, say), a pure chmod is acted on, so that making the file
+// readable again reloads it; once a reload succeeded, a chmod is ignored
+// again.
+func TestChmodAfterFailure(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	writeFile(t, file, configContent(0))
+	rec := newRecorder(file)
+	w := startWatcher(t, Options{Debounce: testDebounce}, rec, []string{file}, nil)
+
+	w.SetLastFailed(true)
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c := rec.next(t, wait.Deadline, "chmod while the last reload failed"); c.trigger != TriggerFile {
+		t.Fatalf("trigger %s, want %s", c.trigger, TriggerFile)
+	}
+
+	w.SetLastFailed(false)
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec.quiet(t, 6*testDebounce, "chmod after a successful reload")
 }
 
 // TestHostSkipsUnchangedContent wires Watcher, Runner and Hash as the host
