@@ -524,7 +524,9 @@ func TestPollAndEvents(t *testing.T) {
 			startWatcher(t, Options{Debounce: testDebounce, Poll: poll}, rec, []string{file}, nil)
 			for i := 1; i <= 4; i++ {
 				writeFile(t, file, configContent(i))
-				rec.next(t, time.Second, "edit")
+				// Once a call reported the edit, neither the poller nor a
+				// late event reports it again.
+				rec.waitHash(t, Hash([]string{file}), wait.Deadline, "edit")
 				rec.quiet(t, 2*poll+2*testDebounce, "after one edit with events and polling")
 			}
 		})
@@ -590,15 +592,15 @@ func TestBurst(t *testing.T) {
 	}
 	lastWrite := time.Now()
 	want := Hash([]string{file})
-	rec.drain(time.Second)
+	rec.waitHash(t, want, wait.Deadline, "the burst's last write")
+	rec.drain(2 * DefaultDebounce) // a straggler would be counted below
 	calls := rec.all()
 	t.Logf("100 writes in %v (%d writer stalls): %d calls", lastWrite.Sub(start).Round(time.Millisecond), stalls, len(calls))
 	for _, c := range calls {
 		t.Logf("call at +%v", c.at.Sub(start).Round(time.Millisecond))
 	}
-	if lastWrite.Sub(start) > time.Second {
-		t.Fatalf("the burst took %v, want within 1s", lastWrite.Sub(start))
-	}
+	// A slow writer is not a failure: each of its gaps as long as the
+	// debounce is counted as a stall and loosens the bound below.
 	// A quiet gap as long as the debounce legitimately ends a window; the
 	// bound only loosens when the machine itself stalled the writer.
 	if limit := max(3, 1+stalls); len(calls) == 0 || len(calls) > limit {
