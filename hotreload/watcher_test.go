@@ -394,7 +394,7 @@ func TestIncludes(t *testing.T) {
 	startWatcher(t, Options{Debounce: testDebounce}, rec, []string{main, inc, filepath.Join(dir, "sites", "one", "site.yaml")}, globs)
 
 	writeFile(t, inc, configContent(1))
-	c := rec.next(t, time.Second, "included file edited")
+	c := rec.next(t, wait.Deadline, "included file edited")
 	if c.hash != Hash([]string{inc}) {
 		t.Fatal("the call saw an older content of the included file")
 	}
@@ -410,7 +410,7 @@ func TestIncludes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		writeFile(t, tt.file, configContent(2))
-		rec.next(t, time.Second, tt.name)
+		rec.next(t, wait.Deadline, tt.name)
 		rec.drain(4 * testDebounce)
 	}
 }
