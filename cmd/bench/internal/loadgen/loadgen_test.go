@@ -130,8 +130,12 @@ func TestCoordinatedOmission(t *testing.T) {
 	if p75 := ms(res.Latency.Quantile(0.75)); p75 < 100 {
 		t.Errorf("open-loop P75 = %.1f ms, want the stall to reach the 75th percentile", p75)
 	}
-	if svc99 > 200 {
-		t.Errorf("service-time P99 = %.1f ms, want the uncorrected view to hide the stall", svc99)
+	// Only the requests in flight when the stall began saw it in their
+	// service time: beyond those conc samples, the uncorrected view shows
+	// no stall. (A count, not a speed: a busy machine slows every request
+	// but does not stall them for a second.)
+	if svc := ms(res.Service.Quantile(1 - float64(conc+1)/float64(res.Requests))); svc >= 900 {
+		t.Errorf("service time beyond the %d requests in flight = %.1f ms, want the uncorrected view to hide the stall", conc, svc)
 	}
 
 	closed := stallServer(500)
@@ -145,8 +149,8 @@ func TestCoordinatedOmission(t *testing.T) {
 	if cres.Mode != "closed" || ms(cres.Latency.Max()) < 900 {
 		t.Errorf("closed loop: mode %s, max %.0f ms; want the stalled request recorded", cres.Mode, ms(cres.Latency.Max()))
 	}
-	if cp99 > 200 {
-		t.Errorf("closed-loop P99 = %.1f ms; a naive closed loop should hide the stall", cp99)
+	if c := ms(cres.Latency.Quantile(1 - float64(conc+1)/float64(cres.Requests))); c >= 900 {
+		t.Errorf("closed loop beyond the %d requests in flight = %.1f ms; a naive closed loop should hide the stall", conc, c)
 	}
 }
 
