@@ -14,10 +14,20 @@ const (
 	HeaderForwarded     = "Forwarded"
 )
 
+// Unknown is the client address of a request whose forwarding chain, walked
+// from a trusted proxy, holds a hop that does not parse ("unknown", an RFC
+// 7239 obfuscated identifier, garbage): that hop is an untrusted client whose
+// address nobody knows. It is 100:: (the RFC 6666 discard-only prefix, never
+// a real client) with the zone "unknown": being zoned, it is contained in no
+// [net/netip.Prefix] (not even ::/0), so it matches no allow-list, and
+// [Resolver.IsTrusted] is false for it. Rate limits key it as one client of
+// its own (100::/64). It is never the proxy's address.
+var Unknown = netip.AddrFrom16([16]byte{0x01}).WithZone("unknown")
+
 // Resolver finds the client IP: the peer address, or, when the peer is a
 // trusted proxy, the right-most untrusted address of X-Forwarded-For (RFC 7239
-// Forwarded too), walking right to left; junk values fall back to the peer
-// address. Like chi's ClientIPFromXFFTrustedProxies, never RealIP.
+// Forwarded too), walking right to left; a value that does not parse yields
+// [Unknown]. Like chi's ClientIPFromXFFTrustedProxies, never RealIP.
 //
 // A Resolver is immutable and safe for concurrent use. The nil *Resolver
 // trusts nobody.
@@ -121,7 +131,7 @@ func (r *Resolver) Trusted() []netip.Prefix {
 
 // IsTrusted reports whether ip falls inside a trusted prefix.
 func (r *Resolver) IsTrusted(ip netip.Addr) bool {
-	if r == nil || !ip.IsValid() {
+	if r == nil || !ip.IsValid() || ip == Unknown {
 		return false
 	}
 	ip = ip.Unmap().WithZone("")
@@ -174,7 +184,7 @@ func (r *Resolver) walkXFF(headers []string, peer netip.Addr) netip.Addr {
 			}
 			ip, ok := ParseAddr(v)
 			if !ok {
-				return peer
+				return Unknown
 			}
 			if !r.IsTrusted(ip) {
 				return ip
@@ -198,13 +208,13 @@ func (r *Resolver) walkForwarded(headers []string, peer netip.Addr) netip.Addr {
 	var buf [maxStackForwarded]string
 	fors, ok := ForwardedFor(buf[:0], headers)
 	if !ok {
-		return peer
+		return Unknown
 	}
 	var leftmost netip.Addr
 	for _, v := range slices.Backward(fors) {
 		ip, ok := ParseAddr(v)
 		if !ok {
-			return peer
+			return Unknown
 		}
 		if !r.IsTrusted(ip) {
 			return ip

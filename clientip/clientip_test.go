@@ -65,16 +65,17 @@ func TestResolverIP(t *testing.T) {
 		{name: "empty entries skipped", trusted: proxies, remote: "10.0.0.1:1", xff: []string{",198.51.100.7,, 10.1.1.1,"}, want: "198.51.100.7"},
 		{name: "bare peer without port", trusted: proxies, remote: "10.0.0.1", xff: []string{"198.51.100.7"}, want: "198.51.100.7"},
 
-		// Junk falls back to the peer.
-		{name: "junk right-most", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"198.51.100.7, junk"}, want: "10.0.0.1"},
-		{name: "junk behind trusted hop", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"junk, 10.1.1.1"}, want: "10.0.0.1"},
+		// Junk met while walking the trusted chain is an unknown, untrusted client:
+		// never the (trusted, perhaps allow-listed) peer.
+		{name: "junk right-most", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"198.51.100.7, junk"}, want: "unknown"},
+		{name: "junk behind trusted hop", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"junk, 10.1.1.1"}, want: "unknown"},
 		{name: "junk left of client is never read", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"junk, 198.51.100.7"}, want: "198.51.100.7"},
-		{name: "hostname", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"example.com"}, want: "10.0.0.1"},
-		{name: "unknown", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"unknown"}, want: "10.0.0.1"},
-		{name: "out of range octet", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.256"}, want: "10.0.0.1"},
-		{name: "bad port", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.4:99999"}, want: "10.0.0.1"},
-		{name: "empty port", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.4:"}, want: "10.0.0.1"},
-		{name: "zone on IPv4", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.4%eth0"}, want: "10.0.0.1"},
+		{name: "hostname", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"example.com"}, want: "unknown"},
+		{name: "unknown", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"unknown"}, want: "unknown"},
+		{name: "out of range octet", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.256"}, want: "unknown"},
+		{name: "bad port", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.4:99999"}, want: "unknown"},
+		{name: "empty port", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.4:"}, want: "unknown"},
+		{name: "zone on IPv4", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"1.2.3.4%eth0"}, want: "unknown"},
 		{name: "junk peer", trusted: proxies, remote: "not-an-ip", xff: []string{"1.2.3.4"}, want: ""},
 		{name: "empty peer", trusted: proxies, remote: "", want: ""},
 
@@ -91,9 +92,9 @@ func TestResolverIP(t *testing.T) {
 		{name: "mapped peer is trusted", trusted: proxies, remote: "[::ffff:10.0.0.1]:80", xff: []string{"198.51.100.7"}, want: "198.51.100.7"},
 		{name: "mapped xff alias of trusted hop skipped", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"198.51.100.7, ::ffff:10.2.2.2"}, want: "198.51.100.7"},
 		{name: "mapped client folds", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"::ffff:198.51.100.7"}, want: "198.51.100.7"},
-		{name: "unclosed bracket", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"[2001:db8::1"}, want: "10.0.0.1"},
-		{name: "trailing garbage after bracket", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"[2001:db8::1]x"}, want: "10.0.0.1"},
-		{name: "empty zone", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"fe80::1%"}, want: "10.0.0.1"},
+		{name: "unclosed bracket", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"[2001:db8::1"}, want: "unknown"},
+		{name: "trailing garbage after bracket", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"[2001:db8::1]x"}, want: "unknown"},
+		{name: "empty zone", trusted: proxies, remote: "10.0.0.1:1", xff: []string{"fe80::1%"}, want: "unknown"},
 
 		// RFC 7239 Forwarded.
 		{name: "forwarded simple", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=198.51.100.7"}, want: "198.51.100.7"},
@@ -102,13 +103,13 @@ func TestResolverIP(t *testing.T) {
 		{name: "forwarded quoted v6", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{`for="[2001:db8:cafe::17]:4711"`}, want: "2001:db8:cafe::17"},
 		{name: "forwarded walk", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=6.6.6.6, for=198.51.100.7", "for=10.1.1.1;proto=http"}, want: "198.51.100.7"},
 		{name: "forwarded quoted comma", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{`for=198.51.100.7;ext="a,b,for=6.6.6.6"`}, want: "198.51.100.7"},
-		{name: "forwarded unknown", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=6.6.6.6, for=unknown"}, want: "10.0.0.1"},
-		{name: "forwarded obfuscated", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=_hidden"}, want: "10.0.0.1"},
-		{name: "forwarded element without for", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=6.6.6.6, proto=https"}, want: "10.0.0.1"},
-		{name: "forwarded unterminated quote", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{`for="198.51.100.7`}, want: "10.0.0.1"},
-		{name: "forwarded pair without equals", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for"}, want: "10.0.0.1"},
-		{name: "forwarded duplicate for", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=1.1.1.1;for=2.2.2.2"}, want: "10.0.0.1"},
-		{name: "forwarded escape", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{`for="1.1.1.\1"`}, want: "10.0.0.1"},
+		{name: "forwarded unknown", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=6.6.6.6, for=unknown"}, want: "unknown"},
+		{name: "forwarded obfuscated", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=_hidden"}, want: "unknown"},
+		{name: "forwarded element without for", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=6.6.6.6, proto=https"}, want: "unknown"},
+		{name: "forwarded unterminated quote", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{`for="198.51.100.7`}, want: "unknown"},
+		{name: "forwarded pair without equals", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for"}, want: "unknown"},
+		{name: "forwarded duplicate for", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=1.1.1.1;for=2.2.2.2"}, want: "unknown"},
+		{name: "forwarded escape", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{`for="1.1.1.\1"`}, want: "unknown"},
 		{name: "forwarded empty elements", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{" , for=198.51.100.7 , "}, want: "198.51.100.7"},
 		{name: "forwarded all trusted", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{"for=10.7.7.7, for=10.8.8.8"}, want: "10.7.7.7"},
 		{name: "forwarded empty header", trusted: proxies, remote: "10.0.0.1:1", fwd: []string{""}, want: "10.0.0.1"},
@@ -128,6 +129,12 @@ func TestResolverIP(t *testing.T) {
 			if tt.want == "" {
 				if got.IsValid() {
 					t.Fatalf("IP = %v, want invalid", got)
+				}
+				return
+			}
+			if tt.want == "unknown" {
+				if got != Unknown {
+					t.Fatalf("IP = %v, want Unknown", got)
 				}
 				return
 			}
@@ -282,5 +289,27 @@ func BenchmarkIP(b *testing.B) {
 				r.IP(c.req)
 			}
 		})
+	}
+}
+
+// TestUnknownMatchesNothing: the marker for an unparseable hop is a valid
+// address (a rate limit keys it) that no prefix contains, not even the
+// catch-all ones, and that is never trusted.
+func TestUnknownMatchesNothing(t *testing.T) {
+	if !Unknown.IsValid() {
+		t.Fatal("Unknown is not a valid address")
+	}
+	all := mustPrefixes(t, "0.0.0.0/0", "::/0", "100::/64", "127.0.0.0/8", "::1/128")
+	for _, p := range all {
+		if p.Contains(Unknown) || p.Contains(Unknown.Unmap()) {
+			t.Errorf("%v contains Unknown", p)
+		}
+	}
+	if New(all).IsTrusted(Unknown) {
+		t.Error("Unknown is trusted by a resolver trusting everything")
+	}
+	p, err := Unknown.Prefix(64)
+	if err != nil || p.Addr().IsLoopback() || p.Addr().IsPrivate() {
+		t.Errorf("Unknown/64 = %v, %v: want the discard-only 100::/64", p, err)
 	}
 }

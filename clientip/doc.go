@@ -22,12 +22,15 @@
 //     IPv6 addresses fold to IPv4, so one client has one address and an alias
 //     of a trusted address cannot slip past the prefix check.
 //   - A value that does not parse (garbage, "unknown", an obfuscated RFC 7239
-//     identifier, an element without for=) stops the walk, and the peer
-//     address is the answer: nothing to the left of garbage can be trusted.
+//     identifier, an element without for=, a malformed Forwarded header)
+//     stops the walk, and the answer is [Unknown]: that hop is an untrusted
+//     client of unknown address, and nothing to its left can be trusted. It
+//     is never the proxy's own address, which an allow-list may contain.
 //   - When every hop is trusted, the left-most one is the client.
 //
-// Returned addresses never carry a zone, so [net/netip.Prefix.Contains] works
-// on them directly. An unparseable RemoteAddr yields the zero (invalid)
+// Returned addresses never carry a zone, except [Unknown], whose zone keeps
+// it out of every prefix, so [net/netip.Prefix.Contains] works on them
+// directly. An unparseable RemoteAddr yields the zero (invalid)
 // [net/netip.Addr].
 //
 // # Cost

@@ -446,7 +446,8 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 			rt = b.snap.tracer.Transport(rt)
 		}
 		h, err := handlers.Proxy(hc.Proxy.Upstream, rt, b.h.log,
-			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }))
+			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }),
+			handlers.WriteTimeout(b.cfg.Server.WriteTimeout))
 		if err != nil {
 			return nil, "", keyed(key+".proxy.upstream", err)
 		}

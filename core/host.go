@@ -95,12 +95,23 @@ func (h *Host) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.maxReqs > 0 || s.closeAll {
 		connLimits(s, w, r)
 	}
+	if r.TransferEncoding != nil {
+		// net/http drops a Content-Length sent along with Transfer-Encoding
+		// before any handler sees it; RFC 9112 §6.1 asks to close such a
+		// connection, so every HTTP/1.1 request with a chunked body is
+		// answered with Connection: close.
+		w.Header()["Connection"] = connectionClose
+	}
 	if fh := s.fast.match(r.URL.Path); fh != nil {
 		fh.ServeHTTP(w, r)
 		return
 	}
 	s.router.ServeHTTP(w, r)
 }
+
+// connectionClose is the Connection header value that makes net/http close
+// the connection after the response.
+var connectionClose = []string{"close"}
 
 // connLimits applies http.max_requests and http.pipeline: false by asking
 // net/http to close the connection after this response.

@@ -18,6 +18,7 @@ import (
 	"github.com/switchyard/switchyard/hotreload"
 	"github.com/switchyard/switchyard/registry"
 
+	"github.com/switchyard/switchyard/internal/wait"
 	_ "github.com/switchyard/switchyard/plugins/caching"
 	_ "github.com/switchyard/switchyard/plugins/compression"
 	_ "github.com/switchyard/switchyard/plugins/ratelimit"
@@ -199,7 +200,7 @@ func TestLeakThousandReloads(t *testing.T) {
 	var g1 int
 	var heap1 uint64
 	var fd1 int
-	ok := eventually(5*time.Second, func() bool {
+	ok := wait.Check(wait.Deadline, func() bool {
 		g1, heap1, fd1 = settle(t)
 		return g1 <= g0+10 && float64(heap1) <= 1.10*float64(heap0) && fd1 <= fd0+5
 	})

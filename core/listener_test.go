@@ -62,7 +62,7 @@ func TestListenerAddrChange(t *testing.T) {
 	start := time.Now()
 	writeFile(t, fh.path, addrYAML(addr2))
 	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
-	if !eventually(time.Second, func() bool { v, err := healthVersion(probe, "http://"+addr2); return err == nil && v == v2 }) {
+	if !wait.Check(wait.Deadline, func() bool { v, err := healthVersion(probe, "http://"+addr2); return err == nil && v == v2 }) {
 		t.Fatalf("new address %s not serving the new version within 1 s:%s", addr2, historyString(fh.h.History()))
 	}
 	took := time.Since(start)
@@ -107,7 +107,7 @@ func TestListenerAddrInUseRejected(t *testing.T) {
 	fh := newFileHost(t, "", nil, addrYAML(addr1), func(h *Host) { h.HandleFunc("slow", func(http.ResponseWriter, *http.Request) {}) })
 	f0 := fh.metric(`switchyard_config_reloads_total{result="failure"}`)
 	writeFile(t, fh.path, addrYAML(taken.Addr().String()))
-	if !eventually(2*time.Second, func() bool { _, f, _, _ := fh.reloadMetrics(); return f == f0+1 }) {
+	if !wait.Check(wait.Deadline, func() bool { _, f, _, _ := fh.reloadMetrics(); return f == f0+1 }) {
 		t.Fatalf("binding an address in use did not fail the reload:%s", historyString(fh.h.History()))
 	}
 	checkServed(t, fh, "/gen", addr1)
@@ -126,7 +126,7 @@ func TestListenerAddrInUseRejected(t *testing.T) {
 	addr3 := freePort(t)
 	writeFile(t, fh.path, addrYAML(addr3))
 	probe := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: time.Second}
-	if !eventually(time.Second, func() bool { _, err := healthVersion(probe, "http://"+addr3); return err == nil }) {
+	if !wait.Check(wait.Deadline, func() bool { _, err := healthVersion(probe, "http://"+addr3); return err == nil }) {
 		t.Fatalf("a free address after the rejection was not applied:%s", historyString(fh.h.History()))
 	}
 }

@@ -259,11 +259,3 @@ func fetch(h http.Handler, path string, hdr ...string) (int, http.Header, string
 	rec := do(h, http.MethodGet, path, hdr...)
 	return rec.Code, rec.Header(), rec.Body.String()
 }
-
-// within fails the test unless cond holds within d.
-func within(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	if !eventually(d, cond) {
-		t.Fatalf("%s: not within %v", what, d)
-	}
-}

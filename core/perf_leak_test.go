@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/wait"
 	"github.com/switchyard/switchyard/pool"
 )
 
@@ -96,7 +97,7 @@ func TestPerfPoolResizeNoLeak(t *testing.T) {
 	// The last reload is of an even i, like the warm-up's last: compare the
 	// same configuration.
 	var g1 int
-	ok := eventually(5*time.Second, func() bool { g1 = settledGoroutines(); return g1 <= g0+5 })
+	ok := wait.Check(wait.Deadline, func() bool { g1 = settledGoroutines(); return g1 <= g0+5 })
 	st := p.h.Pools().Threads.Options()
 	t.Logf("%d pool resizes by reload in %v (%v each): goroutines %d -> %d; thread pool %d..%d workers, queue %d; upstream connections open %d",
 		reloads, took.Round(time.Millisecond), (took / reloads).Round(time.Microsecond), g0, g1, st.MinWorkers, st.MaxWorkers, st.QueueSize, up.open.Load())

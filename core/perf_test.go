@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/wait"
 	"github.com/switchyard/switchyard/plugins/compression"
 	"github.com/switchyard/switchyard/pool"
 )
@@ -153,7 +154,7 @@ func TestPerfObjectPoolReload(t *testing.T) {
 		t.Fatalf("pool_idle{pool=object} = %v, want 4", v)
 	}
 	// ttl 150ms: the idle objects go.
-	within(t, 3*time.Second, "idle objects dropped after ttl 150ms", func() bool { return objs.Stats().Idle == 0 })
+	wait.For(t, "idle objects dropped after ttl 150ms", func() bool { return objs.Stats().Idle == 0 })
 
 	// Reload: size 8 and a ttl that outlives the test.
 	p.reload(objectYAML(8, "1h"))
@@ -208,7 +209,7 @@ func TestPerfThreadPoolReload(t *testing.T) {
 		}
 		// min_workers are started at once; workers above it (started for
 		// a burst) stay until their idle timeout, never beyond max_workers.
-		within(t, 3*time.Second, fmt.Sprintf("%s: between %d and %d workers", step, minW, maxW), func() bool {
+		wait.For(t, fmt.Sprintf("%s: between %d and %d workers", step, minW, maxW), func() bool {
 			n := tp.Stats().Workers
 			return n >= int64(minW) && n <= int64(maxW)
 		})
@@ -239,8 +240,8 @@ func TestPerfThreadPoolReload(t *testing.T) {
 				codes[i], _, _ = fetch(p.h, "/blocking")
 			}()
 		}
-		within(t, 3*time.Second, fmt.Sprintf("%d requests running", running), func() bool { return started.Load() == int64(running) })
-		within(t, 3*time.Second, "every request running, queued or refused", func() bool { return queuedOrRejected() == int64(n-running) })
+		wait.For(t, fmt.Sprintf("%d requests running", running), func() bool { return started.Load() == int64(running) })
+		wait.For(t, "every request running, queued or refused", func() bool { return queuedOrRejected() == int64(n-running) })
 		gateMu.Lock()
 		close(gate)
 		gateMu.Unlock()
@@ -314,7 +315,7 @@ func TestPerfProcessPoolReload(t *testing.T) {
 		if o.MinWorkers != workers || o.MaxWorkers != workers || o.MaxTasksPerWorker != perChild {
 			t.Fatalf("%s: options %+v, want %d workers, %d tasks per worker", step, o, workers, perChild)
 		}
-		within(t, 3*time.Second, fmt.Sprintf("%s: %d workers", step, workers), func() bool { return pp.Stats().Workers == int64(workers) })
+		wait.For(t, fmt.Sprintf("%s: %d workers", step, workers), func() bool { return pp.Stats().Workers == int64(workers) })
 		if v := poolValue(t, p.h, "pool_workers", "process"); v != float64(workers) {
 			t.Fatalf("%s: pool_workers{pool=process} = %v, want %d", step, v, workers)
 		}
@@ -399,7 +400,7 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 				}
 			}()
 		}
-		within(t, 5*time.Second, fmt.Sprintf("%d requests at the upstream, %d waiting for a connection", busy, queued), func() bool {
+		wait.For(t, fmt.Sprintf("%d requests at the upstream, %d waiting for a connection", busy, queued), func() bool {
 			return up.inflight.Load() == int64(busy) && p.h.pools.proxies.Stats().QueueDepth == int64(queued)
 		})
 		if v := poolValue(t, p.h, "pool_in_use", "proxy"); v != float64(n) {
@@ -413,7 +414,7 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 	checkTransport("load", tr1, 5, 2, 30*time.Second)
 	burst(4, 4, 0)
 	// min_size 2: two of the four connections are kept idle, two closed.
-	within(t, 3*time.Second, "2 idle connections kept of 4", func() bool { return up.open.Load() == 2 })
+	wait.For(t, "2 idle connections kept of 4", func() bool { return up.open.Load() == 2 })
 	st := p.h.pools.proxies.Stats()
 	if st.Misses != 4 || st.Gets != 4 || st.InUse != 0 || st.Idle != 2 || st.Waits != 0 {
 		t.Fatalf("proxy pool after 4 requests: %+v, want 4 dials, 4 gets, 2 idle, no waits", st)
@@ -426,7 +427,7 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 		t.Fatal("the connection pool changed but the transport was kept")
 	}
 	checkTransport("reload", tr2, 3, 1, 300*time.Millisecond)
-	within(t, 3*time.Second, "the old transport's idle connections closed", func() bool { return up.open.Load() == 0 })
+	wait.For(t, "the old transport's idle connections closed", func() bool { return up.open.Load() == 0 })
 
 	// max_size 3: six concurrent requests, three at the upstream, three wait.
 	waits := p.h.pools.proxies.Stats().Waits
@@ -442,7 +443,7 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 		t.Fatalf("pool_waits_total{pool=proxy} = %v, want at least 3", v)
 	}
 	// ttl 300ms: the idle connection is closed after it.
-	within(t, 3*time.Second, "idle connection closed after ttl 300ms", func() bool { return up.open.Load() == 0 })
+	wait.For(t, "idle connection closed after ttl 300ms", func() bool { return up.open.Load() == 0 })
 
 	// A reload that keeps the pool settings keeps the transport and its
 	// connections.
@@ -580,7 +581,7 @@ func TestPerfRegistryCacheReload(t *testing.T) {
 		t.Fatal("b was not revived")
 	}
 	p.reload(registryYAML("a", 10, "200ms")) // b2 retires under ttl 200ms
-	within(t, 3*time.Second, "b closed after ttl 200ms", func() bool { return b2.closed.Load() == 1 })
+	wait.For(t, "b closed after ttl 200ms", func() bool { return b2.closed.Load() == 1 })
 	p.reload(registryYAML("b", 10, "200ms"))
 	if lastCounter("perfreg").prev == b2 {
 		t.Fatal("an instance closed after its ttl was revived")
@@ -592,7 +593,7 @@ func TestPerfRegistryCacheReload(t *testing.T) {
 	p.reload(registryYAML("d", 1, "1h")) // c retires and is the one warm instance
 	d := lastCounter("perfreg")
 	p.reload(registryYAML("e", 1, "1h")) // d retires: c is closed to make room
-	within(t, 3*time.Second, "the oldest warm instance closed beyond cache_size 1", func() bool { return c.closed.Load() == 1 })
+	wait.For(t, "the oldest warm instance closed beyond cache_size 1", func() bool { return c.closed.Load() == 1 })
 	if d.closed.Load() != 0 {
 		t.Fatal("the newest warm instance was closed")
 	}
@@ -636,7 +637,7 @@ func TestPerfConditionCacheReload(t *testing.T) {
 	waitHit := func(step string) {
 		t.Helper()
 		h0 := hits()
-		within(t, 3*time.Second, step+": a cached condition result", func() bool { get(); return hits() > h0 })
+		wait.For(t, step+": a cached condition result", func() bool { get(); return hits() > h0 })
 	}
 	cache := p.h.Snapshot().condCache
 	if cache == nil {
@@ -769,9 +770,9 @@ func TestPerfResponseDefaultsReload(t *testing.T) {
 	if enc, xc := get(); enc != "gzip" || xc != "MISS" {
 		t.Fatalf("a 600-byte body with min_size 100: encoding %q, X-Cache %q", enc, xc)
 	}
-	within(t, 3*time.Second, "a cache hit", func() bool { _, xc := get(); return xc == "HIT" })
+	wait.For(t, "a cache hit", func() bool { _, xc := get(); return xc == "HIT" })
 	// caching.ttl 300ms caps storage: the entry (max-age=3600) goes.
-	within(t, 3*time.Second, "the stored response dropped after ttl 300ms", func() bool { _, xc := get(); return xc == "MISS" })
+	wait.For(t, "the stored response dropped after ttl 300ms", func() bool { _, xc := get(); return xc == "MISS" })
 
 	p.reload(responseYAML(7, 2000, false, "60s"))
 	if gz() == first {
@@ -791,7 +792,7 @@ func TestPerfResponseDefaultsReload(t *testing.T) {
 		t.Fatalf("caching.enabled true: instance stats %v", st)
 	}
 	get()
-	within(t, 3*time.Second, "a cache hit with caching enabled again", func() bool { _, xc := get(); return xc == "HIT" })
+	wait.For(t, "a cache hit with caching enabled again", func() bool { _, xc := get(); return xc == "HIT" })
 }
 
 // TestFastPathsMatch: the length filter in front of the exact map never

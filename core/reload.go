@@ -171,6 +171,9 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 		return skip()
 	}
 	doc, err := src.src.Load(h.opts.Env)
+	if err != nil && contentTrigger {
+		doc, err = reloadEmpty(cur, src.src, h.opts.Env, doc, err)
+	}
 	l := doc.Loaded
 	err = withHandlerErrors(h, l, err)
 	r.mu.Lock() // ConfigStore reads them
@@ -296,6 +299,7 @@ func (r *reloader) watch(serving *Snapshot, l *config.Loaded) {
 		files = union(serving.Loaded.Files, files)
 		globs = union(serving.Loaded.Globs, globs)
 	}
+	r.watcher.SetLastFailed(serving != nil)
 	if err := r.watcher.Watch(files, globs); err != nil {
 		r.h.log.Warn("watching config files", "err", err)
 	}

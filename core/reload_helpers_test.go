@@ -338,18 +338,3 @@ func freePort(t *testing.T) string {
 	ln.Close()
 	return addr
 }
-
-// eventually polls cond every few milliseconds until it holds or within
-// passes, and reports whether it held.
-func eventually(within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // loadYAML is generation n of two alternating configs. Shape A (even n) and
@@ -227,7 +229,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		tr.CloseIdleConnections()
 	}
 	fh.client.CloseIdleConnections()
-	if !eventually(2*time.Second, func() bool { return fh.h.srv.DrainingConns() == 0 }) {
+	if !wait.Check(wait.Deadline, func() bool { return fh.h.srv.DrainingConns() == 0 }) {
 		t.Fatal("old generations kept connections after the clients closed theirs")
 	}
 	fh.apply(loadYAML(rewrites+1), renameOver)

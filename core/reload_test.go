@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // genYAML is a config whose generation n shows in the X-Stamp header (a
@@ -150,7 +151,9 @@ func TestReloadSavePatterns(t *testing.T) {
 			for n := 1; n <= 11; n++ {
 				v := fh.versionOf(genYAML(n))
 				sp.save(t, fh.path, genYAML(n))
-				if d := fh.waitVersion(v, time.Second); d > worst {
+				// A bound, not a claim: how fast a save is served is for
+				// TestReloadLatency and TestReloadBurst to say.
+				if d := fh.waitVersion(v, wait.Deadline); d > worst {
 					worst = d
 				}
 				checkGen(t, fh, n)
@@ -352,7 +355,7 @@ func TestReloadInFlightStream(t *testing.T) {
 	if len(got) != chunks || got[chunks-1] != fmt.Sprintf("chunk %d", chunks-1) {
 		t.Fatalf("stream got %d chunks %q, want %d", len(got), got, chunks)
 	}
-	if !eventually(time.Second, func() bool { return old.closed.Load() == 1 }) {
+	if !wait.Check(wait.Deadline, func() bool { return old.closed.Load() == 1 }) {
 		t.Fatalf("retired instance closed %d times after the stream ended, want 1", old.closed.Load())
 	}
 	t.Logf("stream of %d chunks completed %v after the reload removed its route", chunks, time.Since(started).Round(time.Millisecond))
@@ -404,7 +407,7 @@ routes:
 			logs0 := len(fh.logs.records("config rejected"))
 			mark := time.Now()
 			writeFile(t, fh.path, bad)
-			if !eventually(2*time.Second, func() bool { _, f, _, _ := fh.reloadMetrics(); return f == f0+1 }) {
+			if !wait.Check(wait.Deadline, func() bool { _, f, _, _ := fh.reloadMetrics(); return f == f0+1 }) {
 				t.Fatalf("no failed reload within 2 s:%s", historyString(fh.h.History()))
 			}
 			// The old configuration keeps serving, completely.
@@ -447,7 +450,7 @@ routes:
 			// Fix the file by writing back the very content that serves: the
 			// gauge returns to 1 within 1 s.
 			writeFile(t, fh.path, good)
-			if !eventually(time.Second, func() bool { _, _, ok, _ := fh.reloadMetrics(); return ok == 1 }) {
+			if !wait.Check(wait.Deadline, func() bool { _, _, ok, _ := fh.reloadMetrics(); return ok == 1 }) {
 				t.Fatalf("config_last_reload_successful still 0 1 s after the fix:%s", historyString(fh.h.History()))
 			}
 			if got := fh.metric(lastOK); got != 1 {
@@ -570,7 +573,7 @@ routes:
 	if n := bad.Load(); n != 0 {
 		t.Fatalf("%d requests failed during the change, e.g. %v", n, badMsg.Load())
 	}
-	if !eventually(time.Second, func() bool { return old.closed.Load() == 1 }) || old.closedBusy.Load() {
+	if !wait.Check(wait.Deadline, func() bool { return old.closed.Load() == 1 }) || old.closedBusy.Load() {
 		t.Fatalf("old instance closed %d times (while busy: %v), want once after its last request", old.closed.Load(), old.closedBusy.Load())
 	}
 	if ls := tallies(); len(ls) != 2 || ls[1].closed.Load() != 0 || ls[1].served.Load() == 0 {
@@ -618,7 +621,7 @@ routes:
 		}()
 	}
 	var p1a *lifecycle
-	if !eventually(2*time.Second, func() bool {
+	if !wait.Check(wait.Deadline, func() bool {
 		for _, l := range instancesOf(fh.h) {
 			if l.name == "p1" && l.tag == "a" && l.inflight.Load() == 3 {
 				p1a = l
@@ -643,7 +646,7 @@ routes:
 			t.Fatalf("in-flight request = %s, want it wholly on the old chain", r)
 		}
 	}
-	if !eventually(time.Second, func() bool { return p1a.closed.Load() == 1 }) {
+	if !wait.Check(wait.Deadline, func() bool { return p1a.closed.Load() == 1 }) {
 		t.Fatal("p1:a not closed after its last request")
 	}
 	ev := log.snapshot()[cut:]
@@ -688,7 +691,7 @@ routes:
 		before := len(instancesOf(fh.h))
 		mark := time.Now()
 		writeFile(t, fh.path, f.cfg)
-		if !eventually(2*time.Second, func() bool { rs := reloadsSince(fh.h, mark); return len(rs) == 1 && !rs[0].Success }) {
+		if !wait.Check(wait.Deadline, func() bool { rs := reloadsSince(fh.h, mark); return len(rs) == 1 && !rs[0].Success }) {
 			t.Fatalf("%s: no failed reload:%s", f.name, historyString(fh.h.History()))
 		}
 		if v, _ := fh.served(); v != v2 {
@@ -698,7 +701,7 @@ routes:
 		if len(built) != 1 || built[0].name != "p2" || built[0].tag != "c" {
 			t.Fatalf("%s: built %v, want only p2:c", f.name, built)
 		}
-		if !eventually(time.Second, func() bool { return built[0].closed.Load() == 1 }) {
+		if !wait.Check(wait.Deadline, func() bool { return built[0].closed.Load() == 1 }) {
 			t.Fatalf("%s: p2:c built for the rejected config closed %d times, want 1", f.name, built[0].closed.Load())
 		}
 		ev := log.snapshot()[cut:]
@@ -722,7 +725,7 @@ routes:
 		// the one serving, so wait for its reload itself.
 		restored := time.Now()
 		writeFile(t, fh.path, v2cfg)
-		if !eventually(2*time.Second, func() bool {
+		if !wait.Check(wait.Deadline, func() bool {
 			rs := reloadsSince(fh.h, restored)
 			return len(rs) > 0 && rs[len(rs)-1].Success
 		}) {

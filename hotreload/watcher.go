@@ -104,6 +104,7 @@ type Watcher struct {
 	pending     Trigger
 	hasPending  bool
 	closed      bool
+	lastFailed  bool // the last reload failed: a pure Chmod triggers too
 
 	kick      chan struct{} // an event arrived (to the debouncer)
 	debOpts   chan struct{} // options changed (to the debouncer)
@@ -563,16 +564,31 @@ func (w *Watcher) errorLoop() {
 	}
 }
 
+// SetLastFailed tells the watcher whether the last reload failed. While it
+// did, a pure Chmod event in a content directory triggers a reload too: a
+// file made readable again is reloaded at once rather than at its next
+// edit. Otherwise a pure Chmod (a touch, a backup tool) is ignored.
+func (w *Watcher) SetLastFailed(failed bool) {
+	w.mu.Lock()
+	w.lastFailed = failed
+	w.mu.Unlock()
+}
+
 // handleEvent decides what one fsnotify event means: any event but a pure
-// Chmod in a content directory triggers; an event that may change the layout
-// (create, remove, rename) re-arms the watches, and a content directory
-// that comes back triggers too.
+// Chmod in a content directory triggers (a pure Chmod too while the last
+// reload failed, see [Watcher.SetLastFailed]); an event that may change the
+// layout (create, remove, rename) re-arms the watches, and a content
+// directory that comes back triggers too.
 func (w *Watcher) handleEvent(ev fsnotify.Event) {
-	if ev.Op == fsnotify.Chmod || ev.Op == 0 {
+	if ev.Op == 0 {
 		return
 	}
 	name := filepath.Clean(ev.Name)
 	w.mu.Lock()
+	if ev.Op == fsnotify.Chmod && !w.lastFailed {
+		w.mu.Unlock()
+		return
+	}
 	relevant := w.contentDirs[filepath.Dir(name)]
 	structural := ev.Op&(fsnotify.Create|fsnotify.Remove|fsnotify.Rename) != 0
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"go.uber.org/goleak"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // savePattern is one way programs save a file.
@@ -281,6 +283,32 @@ func TestChmodAndTouch(t *testing.T) {
 	}
 }
 
+// TestChmodAfterFailure: while the last reload failed (a file that could
+// not be read, say), a pure chmod is acted on, so that making the file
+// readable again reloads it; once a reload succeeded, a chmod is ignored
+// again.
+func TestChmodAfterFailure(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "config.yaml")
+	writeFile(t, file, configContent(0))
+	rec := newRecorder(file)
+	w := startWatcher(t, Options{Debounce: testDebounce}, rec, []string{file}, nil)
+
+	w.SetLastFailed(true)
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c := rec.next(t, wait.Deadline, "chmod while the last reload failed"); c.trigger != TriggerFile {
+		t.Fatalf("trigger %s, want %s", c.trigger, TriggerFile)
+	}
+
+	w.SetLastFailed(false)
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec.quiet(t, 6*testDebounce, "chmod after a successful reload")
+}
+
 // TestHostSkipsUnchangedContent wires Watcher, Runner and Hash as the host
 // does: chmod gives no reload, an identical rewrite a skipped one, an edit a
 // real one.
@@ -366,7 +394,7 @@ func TestIncludes(t *testing.T) {
 	startWatcher(t, Options{Debounce: testDebounce}, rec, []string{main, inc, filepath.Join(dir, "sites", "one", "site.yaml")}, globs)
 
 	writeFile(t, inc, configContent(1))
-	c := rec.next(t, time.Second, "included file edited")
+	c := rec.next(t, wait.Deadline, "included file edited")
 	if c.hash != Hash([]string{inc}) {
 		t.Fatal("the call saw an older content of the included file")
 	}
@@ -382,7 +410,7 @@ func TestIncludes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		writeFile(t, tt.file, configContent(2))
-		rec.next(t, time.Second, tt.name)
+		rec.next(t, wait.Deadline, tt.name)
 		rec.drain(4 * testDebounce)
 	}
 }
@@ -496,7 +524,9 @@ func TestPollAndEvents(t *testing.T) {
 			startWatcher(t, Options{Debounce: testDebounce, Poll: poll}, rec, []string{file}, nil)
 			for i := 1; i <= 4; i++ {
 				writeFile(t, file, configContent(i))
-				rec.next(t, time.Second, "edit")
+				// Once a call reported the edit, neither the poller nor a
+				// late event reports it again.
+				rec.waitHash(t, Hash([]string{file}), wait.Deadline, "edit")
 				rec.quiet(t, 2*poll+2*testDebounce, "after one edit with events and polling")
 			}
 		})
@@ -562,15 +592,15 @@ func TestBurst(t *testing.T) {
 	}
 	lastWrite := time.Now()
 	want := Hash([]string{file})
-	rec.drain(time.Second)
+	rec.waitHash(t, want, wait.Deadline, "the burst's last write")
+	rec.drain(2 * DefaultDebounce) // a straggler would be counted below
 	calls := rec.all()
 	t.Logf("100 writes in %v (%d writer stalls): %d calls", lastWrite.Sub(start).Round(time.Millisecond), stalls, len(calls))
 	for _, c := range calls {
 		t.Logf("call at +%v", c.at.Sub(start).Round(time.Millisecond))
 	}
-	if lastWrite.Sub(start) > time.Second {
-		t.Fatalf("the burst took %v, want within 1s", lastWrite.Sub(start))
-	}
+	// A slow writer is not a failure: each of its gaps as long as the
+	// debounce is counted as a stall and loosens the bound below.
 	// A quiet gap as long as the debounce legitimately ends a window; the
 	// bound only loosens when the machine itself stalled the writer.
 	if limit := max(3, 1+stalls); len(calls) == 0 || len(calls) > limit {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -36,7 +37,9 @@ import (
 //	POST {prefix}/api/rollback     write a kept generation back
 //	GET  {prefix}/api/generations  the kept generations
 //
-// Every route answers 403 to a client outside server.admin.allow, and every
+// Every route answers 403 to a client outside server.admin.allow and 421 to
+// a request whose Host is not an IP literal, localhost or listed in
+// server.admin.hosts (DNS rebinding), and every
 // error is a JSON body {"error": "..."}. The POST routes also refuse
 // cross-origin browser requests (CSRF), so that a web page open in the
 // operator's browser cannot drive them.
@@ -60,6 +63,7 @@ type api struct {
 	s      *core.Snapshot
 	prefix string
 	allow  []netip.Prefix
+	hosts  map[string]bool // server.admin.hosts, lower case
 }
 
 // Handler returns the admin routes of the snapshot s of h: the dashboard
@@ -69,11 +73,18 @@ func Handler(h *core.Host, s *core.Snapshot) http.Handler {
 	adm := s.Config().Server.Admin
 	// The host has validated server.admin.allow before building the routes.
 	allow, _ := clientip.ParsePrefixes(adm.Allow)
-	a := &api{h: h, s: s, prefix: strings.TrimRight(adm.Prefix, "/"), allow: allow}
+	a := &api{h: h, s: s, prefix: strings.TrimRight(adm.Prefix, "/"), allow: allow, hosts: make(map[string]bool, len(adm.Hosts))}
+	for _, name := range adm.Hosts {
+		a.hosts[strings.ToLower(strings.TrimSuffix(name, "."))] = true
+	}
 	prefix := a.prefix
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.allowed(r) {
 			handlers.JSONError(w, http.StatusForbidden, "forbidden: client address not in server.admin.allow")
+			return
+		}
+		if !a.hostAllowed(r.Host) {
+			handlers.JSONError(w, http.StatusMisdirectedRequest, "misdirected request: Host is not an IP address, localhost or in server.admin.hosts")
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
@@ -134,6 +145,28 @@ func (a *api) allowed(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// hostAllowed reports whether the Host header host names the admin routes:
+// an IP literal, localhost, or a name in server.admin.hosts. A browser page
+// on a rebound DNS name sends its own name, so it is refused even when its
+// requests arrive from an allowed address. An empty Host (HTTP/1.0) is
+// allowed: browsers always send one.
+func (a *api) hostAllowed(host string) bool {
+	if host == "" {
+		return true
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	return a.hosts[strings.ToLower(host)]
 }
 
 func getOnly(w http.ResponseWriter, r *http.Request, serve func()) {

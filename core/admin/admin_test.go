@@ -148,11 +148,17 @@ func newAdminHost(t *testing.T, yaml string) (*core.Host, string) {
 	return h, path
 }
 
-// admin sends one request from peer (RemoteAddr) and returns the recorder.
+// admin sends one request from peer (RemoteAddr), with Host localhost:8080
+// unless hdr sets Host, and returns the recorder.
 func admin(h http.Handler, method, target, body, peer string, hdr ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, target, strings.NewReader(body))
 	r.RemoteAddr = peer
+	r.Host = "localhost:8080"
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			r.Host = hdr[i+1]
+			continue
+		}
 		r.Header.Set(hdr[i], hdr[i+1])
 	}
 	rec := httptest.NewRecorder()
@@ -212,6 +218,74 @@ func TestAdminForbiddenOutsideAllow(t *testing.T) {
 	// The purge above was refused: nothing was purged.
 	if calls := fakeCacheNamed("pagecache").calls; len(calls) != 1 {
 		t.Errorf("purge calls = %v, want exactly the allowed client's one", calls)
+	}
+}
+
+// TestAdminHostCheck is DNS rebinding: a page on a name that resolves to
+// the server sends its own name as Host (and a matching Origin), from an
+// allowed address. Only IP literals, localhost and server.admin.hosts pass.
+func TestAdminHostCheck(t *testing.T) {
+	h, _ := newAdminHost(t, strings.Replace(adminYAML, "allow: [127.0.0.0/8]}", "allow: [127.0.0.0/8], hosts: [Admin.Example.org]}", 1))
+	if got := h.Snapshot().Config().Server.Admin.Hosts; len(got) != 1 {
+		t.Fatalf("server.admin.hosts = %v: the test config did not set it", got)
+	}
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:8080", true},
+		{"127.0.0.1", true},
+		{"[::1]:8080", true},
+		{"[::1]", true},
+		{"localhost", true},
+		{"LOCALHOST:8080", true},
+		{"localhost.", true},
+		{"admin.example.org:8080", true},
+		{"admin.example.org", true},
+		{"", true},
+		{"evil.example:8080", false},
+		{"evil.example", false},
+		{"localhost.evil.example", false},
+		{"127.0.0.1.evil.example", false},
+		{"example.org", false},
+	}
+	for _, tt := range tests {
+		for _, p := range []struct{ method, path string }{{"GET", "/_sy/api/config"}, {"POST", "/_sy/api/reload"}, {"GET", "/_sy/"}} {
+			origin := "http://" + tt.host
+			rec := admin(h, p.method, p.path, "", allowedPeer, "Host", tt.host, "Origin", origin, "Sec-Fetch-Site", "same-origin")
+			if !tt.ok {
+				e := decode[errorJSON](t, rec, http.StatusMisdirectedRequest)
+				if !strings.Contains(e.Error, "server.admin.hosts") {
+					t.Errorf("Host %q %s %s: error %q, want it to name server.admin.hosts", tt.host, p.method, p.path, e.Error)
+				}
+				continue
+			}
+			if rec.Code != http.StatusOK {
+				t.Errorf("Host %q %s %s: %d %s, want 200", tt.host, p.method, p.path, rec.Code, rec.Body)
+			}
+		}
+	}
+}
+
+// TestAdminUnparseableForwardedRefused: behind a trusted loopback proxy, a
+// forwarded hop that does not parse is an unknown client, not the proxy's
+// own (allowed) address.
+func TestAdminUnparseableForwardedRefused(t *testing.T) {
+	h, _ := newAdminHost(t, strings.Replace(adminYAML, "server:\n", "server:\n  trusted_proxies: [127.0.0.1]\n", 1))
+	for _, hdr := range [][]string{
+		{"X-Forwarded-For", "unknown"},
+		{"X-Forwarded-For", "8.8.8.8, unknown"},
+		{"Forwarded", "for=unknown"},
+		{"Forwarded", "for=_hidden"},
+		{"Forwarded", "for"},
+	} {
+		rec := admin(h, "GET", "/_sy/api/config", "", allowedPeer, hdr...)
+		if rec.Code != http.StatusForbidden {
+			t.Errorf("%s: %s: %d, want 403", hdr[0], hdr[1], rec.Code)
+		}
+	}
+	if rec := admin(h, "GET", "/_sy/api/config", "", allowedPeer, "X-Forwarded-For", "127.0.0.5"); rec.Code != http.StatusOK {
+		t.Errorf("a parseable allowed hop: %d, want 200", rec.Code)
 	}
 }
 

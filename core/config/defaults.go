@@ -25,6 +25,7 @@ func Defaults() map[string]any {
 				"enabled": false,
 				"prefix":  "/_switchyard",
 				"allow":   []any{"127.0.0.0/8", "::1/128"},
+				"hosts":   []any{},
 			},
 			"tls": map[string]any{"min_version": "1.2"},
 			"h2c": false,

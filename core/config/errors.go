@@ -45,6 +45,26 @@ func (e *Error) Error() string {
 // Errors is every error of one load, sorted by file (in merge order) and line.
 type Errors []*Error
 
+// MsgEmptyFile is the Msg of the error for a main config file that holds
+// nothing but white space: what an in-place save leaves between its
+// truncate and its write.
+const MsgEmptyFile = "config file is empty"
+
+// EmptyFile reports whether err is, or holds, the error for an empty main
+// config file.
+func EmptyFile(err error) bool {
+	var es Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if e.Msg == MsgEmptyFile {
+				return true
+			}
+		}
+	}
+	var e *Error
+	return errors.As(err, &e) && e.Msg == MsgEmptyFile
+}
+
 // Error joins the errors with newlines.
 func (es Errors) Error() string {
 	parts := make([]string, len(es))

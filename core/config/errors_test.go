@@ -77,6 +77,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad proxy upstream", "routes:\n  - path: /a\n    handler:\n      proxy: {upstream: 'ftp://h'}\n", 4, "routes[0].handler.proxy.upstream", "http or https"},
 		{"bad trusted proxy", "server:\n  trusted_proxies:\n    - 10.0.0.0/8\n    - 10.0.0.0/33\n", 4, "server.trusted_proxies[1]", `"10.0.0.0/33": not a valid CIDR`},
 		{"bad admin allow", "server:\n  admin:\n    allow: [localhost]\n", 3, "server.admin.allow[0]", `"localhost": not a valid IP address`},
+		{"admin host with port", "server:\n  admin:\n    hosts: [admin.example.org:8080]\n", 3, "server.admin.hosts[0]", "without scheme, port or path"},
+		{"empty admin host", "server:\n  admin:\n    hosts:\n      - ok.example.org\n      - ''\n", 5, "server.admin.hosts[1]", "empty host name"},
 		{"bad admin prefix", "server:\n  admin: {prefix: admin}\n", 2, "server.admin.prefix", "starting with /"},
 		{"bad addr", "server:\n  addr: localhost\n", 2, "server.addr", "not host:port"},
 		{"negative duration", "reload:\n  debounce: -1s\n", 2, "reload.debounce", "must not be negative"},

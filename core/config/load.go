@@ -200,7 +200,7 @@ func (ld *loader) run(mainName string, data []byte, readErr error, dir string, o
 		// What a save that truncates before it writes leaves for a moment:
 		// loading it would serve a config with no routes. A file that
 		// means "all defaults" says so with a comment or `{}`.
-		ld.errs = append(ld.errs, &Error{File: mainName, Line: 1, Msg: "config file is empty"})
+		ld.errs = append(ld.errs, &Error{File: mainName, Line: 1, Msg: MsgEmptyFile})
 	} else {
 		ld.fileData[mainName] = data
 		ld.seen[mainName] = true

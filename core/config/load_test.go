@@ -77,7 +77,7 @@ func TestDefaults(t *testing.T) {
 		Addr: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 1_000_000,
 		MaxBodyBytes: 10_000_000, ShutdownTimeout: 10 * time.Second, TrustedProxies: []string{},
-		Admin:     Admin{Enabled: false, Prefix: "/_switchyard", Allow: []string{"127.0.0.0/8", "::1/128"}},
+		Admin:     Admin{Enabled: false, Prefix: "/_switchyard", Allow: []string{"127.0.0.0/8", "::1/128"}, Hosts: []string{}},
 		TLS:       TLS{MinVersion: "1.2"},
 		AccessLog: AccessLog{Format: "text", Output: "stderr", Sample: 1, SkipPaths: []string{}},
 		Tracing:   Tracing{ServiceName: "switchyard", Sample: 1},

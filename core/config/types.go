@@ -132,6 +132,10 @@ type Admin struct {
 	Prefix string `koanf:"prefix" json:"prefix"`
 	// Allow lists the client CIDRs allowed to reach the admin routes.
 	Allow []string `koanf:"allow" json:"allow"`
+	// Hosts lists the Host header values (names, without a port) that the
+	// admin routes answer besides IP literals and localhost; any other Host
+	// gets 421, so that a rebound DNS name cannot reach them.
+	Hosts []string `koanf:"hosts" json:"hosts"`
 }
 
 // Reload is the `reload:` block.

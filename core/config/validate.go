@@ -94,6 +94,7 @@ func (v *validator) server() {
 	v.nonNeg("server.max_body_bytes", int64(s.MaxBodyBytes))
 	v.cidrs("server.trusted_proxies", s.TrustedProxies)
 	v.cidrs("server.admin.allow", s.Admin.Allow)
+	v.adminHosts("server.admin.hosts", s.Admin.Hosts)
 	switch p := s.Admin.Prefix; {
 	case !strings.HasPrefix(p, "/") || p == "/":
 		v.add("server.admin.prefix", "%q must be a path such as /_switchyard: starting with / and not / alone", p)
@@ -164,6 +165,19 @@ func (v *validator) cidrs(key string, list []string) {
 				continue
 			}
 			v.add(indexKey(key, i), "%v", err)
+		}
+	}
+}
+
+// adminHosts checks server.admin.hosts: host names, without a scheme, port
+// or path.
+func (v *validator) adminHosts(key string, list []string) {
+	for i, h := range list {
+		switch {
+		case h == "":
+			v.add(indexKey(key, i), "empty host name; want a name such as admin.example.com")
+		case strings.ContainsAny(h, ":/@ \t[]"):
+			v.add(indexKey(key, i), "%q must be a host name such as admin.example.com, without scheme, port or path", h)
 		}
 	}
 }

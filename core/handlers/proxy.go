@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -79,6 +80,52 @@ type ProxyOption func(*proxyOptions)
 
 type proxyOptions struct {
 	trustForwarded func(*http.Request) bool
+	writeTimeout   time.Duration
+}
+
+// WriteTimeout tells the proxy the server's write timeout
+// (server.write_timeout): the server cuts a response that is still being
+// written that long after the request was read, so that a client would get
+// an empty reply instead of the proxy's 504. With d > 0 the proxy bounds
+// each exchange with the upstream (dial, request, response headers and
+// body) by [UpstreamBudget](d), which leaves the 504 time to reach the
+// client. Upgrades (WebSocket) are not bounded: a hijacked connection has no
+// write deadline. d <= 0 leaves only the transport's own timeouts.
+func WriteTimeout(d time.Duration) ProxyOption {
+	return func(o *proxyOptions) { o.writeTimeout = d }
+}
+
+// UpstreamBudget is how long the proxy gives an upstream exchange under the
+// server write timeout writeTimeout: writeTimeout less a quarter of it, at
+// most one second (29s for the default 30s). 0 when writeTimeout <= 0.
+func UpstreamBudget(writeTimeout time.Duration) time.Duration {
+	if writeTimeout <= 0 {
+		return 0
+	}
+	return writeTimeout - min(writeTimeout/4, time.Second)
+}
+
+// errUpstreamBudget is the cause of a request context that ran out of the
+// [UpstreamBudget].
+var errUpstreamBudget = errors.New("proxy: no answer from the upstream within the server's write timeout")
+
+// clientBodyError is an error reading the client's request body while it is
+// sent upstream: a client error (400, or 413 over server.max_body_bytes),
+// not an upstream one.
+type clientBodyError struct{ err error }
+
+func (e *clientBodyError) Error() string { return "reading the request body: " + e.err.Error() }
+func (e *clientBodyError) Unwrap() error { return e.err }
+
+// clientBody marks the errors of reading the inbound body as the client's.
+type clientBody struct{ io.ReadCloser }
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = &clientBodyError{err: err}
+	}
+	return n, err
 }
 
 // TrustForwarded makes the proxy carry on the X-Forwarded-For,
@@ -107,9 +154,14 @@ func TrustForwarded(trusted func(*http.Request) bool) ProxyOption {
 //     through pooled 32 KiB buffers. Upgrades (WebSocket) pass through.
 //   - An upstream that is down or fails answers 502 with Content-Type
 //     application/json and {"error":"bad gateway","upstream":"<host>"}; one
-//     that times out (dial, TLS or response headers) answers 504 with
-//     {"error":"gateway timeout",...}. Each is logged through logger (nil:
-//     slog.Default()); a request its client abandoned is logged at debug.
+//     that times out (dial, TLS, response headers, or the [WriteTimeout]
+//     budget) answers 504 with {"error":"gateway timeout",...}. Each is
+//     logged through logger (nil: slog.Default()) at warn as an upstream
+//     error; a request its client abandoned is logged at debug.
+//   - A request body that cannot be read (malformed chunked encoding, a
+//     client that stops sending) answers 400 {"error":"bad request body"},
+//     and one over server.max_body_bytes 413 {"error":"request body too
+//     large"}: both are logged at info as client errors, not upstream ones.
 //
 // The error names what is wrong with upstream; transport must not be nil.
 func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, opts ...ProxyOption) (http.Handler, error) {
@@ -130,6 +182,8 @@ func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, op
 	host := target.Host
 	badGateway := upstreamErrorBody("bad gateway", host)
 	gatewayTimeout := upstreamErrorBody("gateway timeout", host)
+	badBody := jsonErrorBody("bad request body")
+	tooLarge := jsonErrorBody("request body too large")
 	logger = logger.With("upstream", host)
 
 	rp := &httputil.ReverseProxy{
@@ -148,6 +202,9 @@ func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, op
 				}
 			}
 			pr.Out.Host = pr.In.Host
+			if pr.Out.Body != nil && pr.Out.Body != http.NoBody {
+				pr.Out.Body = &clientBody{pr.Out.Body}
+			}
 		},
 		Transport: transport,
 		// 0: flush when the copy ends, except for text/event-stream and
@@ -157,12 +214,28 @@ func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, op
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, body := http.StatusBadGateway, badGateway
-			if isTimeout(err) {
+			var cbe *clientBodyError
+			var mbe *http.MaxBytesError
+			overBudget := errors.Is(context.Cause(r.Context()), errUpstreamBudget)
+			switch {
+			case errors.As(err, &cbe):
+				status, body = http.StatusBadRequest, badBody
+				if errors.As(err, &mbe) {
+					status, body = http.StatusRequestEntityTooLarge, tooLarge
+				}
+				logger.Info("proxy: client error", "method", r.Method, "path", r.URL.Path, "status", status, "err", cbe.err)
+			case overBudget:
 				status, body = http.StatusGatewayTimeout, gatewayTimeout
-			}
-			if r.Context().Err() != nil {
+				logger.Warn("proxy: upstream error", "method", r.Method, "path", r.URL.Path, "status", status, "err", errUpstreamBudget)
+			case r.Context().Err() != nil:
+				if isTimeout(err) {
+					status, body = http.StatusGatewayTimeout, gatewayTimeout
+				}
 				logger.Debug("proxy: client went away", "method", r.Method, "path", r.URL.Path, "err", err)
-			} else {
+			default:
+				if isTimeout(err) {
+					status, body = http.StatusGatewayTimeout, gatewayTimeout
+				}
 				logger.Warn("proxy: upstream error", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 			}
 			h := w.Header()
@@ -173,7 +246,19 @@ func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, op
 			_, _ = w.Write(body.body)
 		},
 	}
-	return rp, nil
+	budget := UpstreamBudget(o.writeTimeout)
+	if budget <= 0 {
+		return rp, nil
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header["Upgrade"] != nil {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeoutCause(r.Context(), budget, errUpstreamBudget)
+		defer cancel()
+		rp.ServeHTTP(w, r.WithContext(ctx))
+	}), nil
 }
 
 // parseUpstream checks an upstream URL: http or https, a host, no user
@@ -202,6 +287,13 @@ func parseUpstream(upstream string) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// jsonErrorBody is {"error":msg}.
+func jsonErrorBody(msg string) *errorBody {
+	b := append([]byte(`{"error":`), appendJSONString(nil, msg)...)
+	b = append(b, "}\n"...)
+	return &errorBody{body: b, length: []string{strconv.Itoa(len(b))}}
 }
 
 // upstreamErrorBody is {"error":msg,"upstream":host}.

@@ -438,13 +438,23 @@ func BenchmarkProxy(b *testing.B) {
 	defer up.Close()
 	tr := NewTransport(defaultPool)
 	defer tr.CloseIdleConnections()
-	h, err := Proxy(up.URL, tr, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := httptest.NewRequest("GET", "/", nil)
-	b.ReportAllocs()
-	for b.Loop() {
-		h.ServeHTTP(httptest.NewRecorder(), r)
+	for _, bc := range []struct {
+		name string
+		opts []ProxyOption
+	}{
+		{"plain", nil},
+		{"write_timeout", []ProxyOption{WriteTimeout(30 * time.Second)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			h, err := Proxy(up.URL, tr, nil, bc.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := httptest.NewRequest("GET", "/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		})
 	}
 }
