@@ -77,7 +77,7 @@ func TestAccessLogOneLinePerRequest(t *testing.T) {
 		{"GET", "/skipped", "", 200, "", 0},
 		{"GET", "/quiet/x", "", 200, "", 0},
 	}
-	clf := regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "(\S+) (\S+) HTTP/1\.1" (\d{3}) (\d+|-)( "[^"]*" "[^"]*")?$`)
+	clf := regexp.MustCompile(`^127\.0\.0\.1 - - \[[^]]+\] "(\S+) (\S+) HTTP/1\.1" (\d{3}) (\d+|-)( "[^"]*" "[^"]*")?( \S+=\S+)*$`)
 	for _, format := range []string{"json", "text", "common", "combined"} {
 		t.Run(format, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "access.log")

@@ -171,7 +171,7 @@ func (in *instrumented) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d := time.Since(epoch) - start
 	in.rm.observe(r.Method, code, d)
 	if in.alog != nil {
-		in.alog.log(r, in.rm.pattern, code, sw.bytes, d)
+		in.alog.log(r, in.rm.pattern, code, sw.bytes, d, &sw.notes)
 	}
 	if span != nil {
 		tracing.End(span, code)
@@ -186,12 +186,12 @@ type accessLog struct {
 	ips *clientip.Resolver
 }
 
-func (a *accessLog) log(r *http.Request, route string, code int, bytes int64, d time.Duration) {
+func (a *accessLog) log(r *http.Request, route string, code int, bytes int64, d time.Duration, notes *accesslog.Notes) {
 	if a.lg.Skip(r.URL.Path) {
 		return
 	}
 	e := accesslog.Entry{Start: time.Now().Add(-d), Duration: d, ClientIP: a.ips.IP(r),
-		Route: route, Status: code, Bytes: bytes}
+		Route: route, Status: code, Bytes: bytes, Notes: notes}
 	a.lg.Log(r, &e)
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard/switchyard/core/config"
+	"github.com/switchyard/switchyard/internal/accesslog"
 	"github.com/switchyard/switchyard/pool"
 )
 
@@ -53,7 +54,7 @@ func newPools(cur *atomic.Pointer[Snapshot], reg *prometheus.Registry) *Pools {
 		dbs:       map[string]*sql.DB{},
 	}
 	p.objects = pool.NewObjects(10000, time.Minute, func() *statusWriter { return new(statusWriter) },
-		func(sw *statusWriter) { sw.w, sw.status = nil, 0 })
+		func(sw *statusWriter) { sw.w, sw.status, sw.notes = nil, 0, accesslog.Notes{} })
 	p.publish("buffer", p.Buffers)
 	p.publish("process", p.Process)
 	p.publish("thread", p.Threads)

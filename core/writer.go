@@ -5,6 +5,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+
+	"github.com/switchyard/switchyard/internal/accesslog"
 )
 
 // statusWriter records the status code for metrics. It is
@@ -14,7 +16,11 @@ type statusWriter struct {
 	w      http.ResponseWriter
 	status int
 	bytes  int64 // body bytes written, for the access log
+	notes  accesslog.Notes
 }
+
+// Note records an outcome for the access log (registry.Note reaches it).
+func (sw *statusWriter) Note(key, value string) { sw.notes.Set(key, value) }
 
 func (sw *statusWriter) Header() http.Header { return sw.w.Header() }
 

@@ -61,6 +61,17 @@
 // ratelimit plugin with key: var:user. A request that sets nothing pays
 // nothing; reading allocates nothing.
 //
+// # Outcomes on the access log
+//
+// A link reports what it decided for a request with [Note] on the
+// ResponseWriter it was given, and the host writes it on the request's
+// access log line:
+//
+//	registry.Note(w, "quota", "refused")
+//
+// The built-in plugins note "cache", "ratelimit" and "encoding". Note
+// allocates nothing and does nothing outside the host.
+//
 // # Across reloads
 //
 // A reload that leaves an instance's config unchanged reuses the very same

@@ -152,7 +152,46 @@ type Entry struct {
 	Status int
 	// Bytes counts the body bytes sent.
 	Bytes int64
+	// Notes are the outcomes the plugins reported; nil for none.
+	Notes *Notes
 }
+
+// MaxNotes is how many outcomes a request's line carries.
+const MaxNotes = 4
+
+// Notes are the outcomes plugins report for one request (registry.Note),
+// in the order first noted: a fixed array, so noting allocates nothing.
+// The zero value is empty.
+type Notes struct {
+	kv [MaxNotes][2]string
+	n  int
+}
+
+// Set records value under key: a key already noted gets the new value, a
+// new key beyond MaxNotes is dropped.
+func (ns *Notes) Set(key, value string) {
+	for i := 0; i < ns.n; i++ {
+		if ns.kv[i][0] == key {
+			ns.kv[i][1] = value
+			return
+		}
+	}
+	if ns.n < MaxNotes {
+		ns.kv[ns.n] = [2]string{key, value}
+		ns.n++
+	}
+}
+
+// Len is the number of notes.
+func (ns *Notes) Len() int {
+	if ns == nil {
+		return 0
+	}
+	return ns.n
+}
+
+// At returns the i-th note, 0 <= i < Len.
+func (ns *Notes) At(i int) (key, value string) { return ns.kv[i][0], ns.kv[i][1] }
 
 var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
@@ -195,6 +234,13 @@ func appendJSON(b []byte, r *http.Request, e *Entry) []byte {
 	b = strconv.AppendFloat(b, float64(e.Duration.Nanoseconds())/1e6, 'f', 3, 64)
 	b = append(b, `,"route":`...)
 	b = appendJSONString(b, e.Route)
+	for i := range e.Notes.Len() {
+		k, v := e.Notes.At(i)
+		b = append(b, ',')
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, v)
+	}
 	return append(b, '}')
 }
 
@@ -223,7 +269,21 @@ func appendText(b []byte, r *http.Request, e *Entry) []byte {
 	b = append(b, " duration="...)
 	b = appendDuration(b, e.Duration)
 	b = append(b, " route="...)
-	return appendTextValue(b, e.Route)
+	b = appendTextValue(b, e.Route)
+	return appendNotes(b, e.Notes)
+}
+
+// appendNotes writes the notes as " key=value" pairs (text, common and
+// combined formats).
+func appendNotes(b []byte, ns *Notes) []byte {
+	for i := range ns.Len() {
+		k, v := ns.At(i)
+		b = append(b, ' ')
+		b = appendTextValue(b, k)
+		b = append(b, '=')
+		b = appendTextValue(b, v)
+	}
+	return b
 }
 
 // appendDuration writes d in milliseconds with microsecond precision
@@ -281,7 +341,7 @@ func appendCLF(b []byte, r *http.Request, e *Entry, combined bool) []byte {
 		b = appendCLFField(b, r.Header.Get("User-Agent"))
 		b = append(b, '"')
 	}
-	return b
+	return appendNotes(b, e.Notes)
 }
 
 // appendCLFField writes s with quotes, backslashes and control characters

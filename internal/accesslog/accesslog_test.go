@@ -131,3 +131,46 @@ func BenchmarkLog(b *testing.B) {
 		})
 	}
 }
+
+// Notes keep the first MaxNotes keys in order; a key noted again takes
+// the new value; every format writes them.
+func TestNotes(t *testing.T) {
+	var ns Notes
+	ns.Set("cache", "MISS")
+	ns.Set("ratelimit", "allowed")
+	ns.Set("cache", "HIT")
+	ns.Set("encoding", "gzip")
+	ns.Set("auth", "user")
+	ns.Set("fifth", "dropped")
+	var got []string
+	for i := range ns.Len() {
+		k, v := ns.At(i)
+		got = append(got, k+"="+v)
+	}
+	if want := "cache=HIT ratelimit=allowed encoding=gzip auth=user"; strings.Join(got, " ") != want {
+		t.Fatalf("notes %q, want %q", got, want)
+	}
+	if (*Notes)(nil).Len() != 0 {
+		t.Fatal("nil Notes not empty")
+	}
+	r := httptest.NewRequest("GET", "/x", nil)
+	for _, tc := range []struct {
+		f    Format
+		want string
+	}{
+		{JSON, `,"cache":"HIT","ratelimit":"allowed","encoding":"gzip","auth":"user"}`},
+		{Text, ` cache=HIT ratelimit=allowed encoding=gzip auth=user`},
+		{Common, ` cache=HIT ratelimit=allowed encoding=gzip auth=user`},
+		{Combined, ` cache=HIT ratelimit=allowed encoding=gzip auth=user`},
+	} {
+		var buf strings.Builder
+		l, err := New(Options{Format: tc.f, Writer: &buf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Log(r, &Entry{Status: 200, Notes: &ns})
+		if line := strings.TrimSuffix(buf.String(), "\n"); !strings.HasSuffix(line, tc.want) {
+			t.Errorf("format %d: line %q does not end with %q", tc.f, line, tc.want)
+		}
+	}
+}

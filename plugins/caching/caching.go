@@ -90,6 +90,13 @@ var (
 	csRange    = []string{"switchyard; fwd=request; detail=range"}
 )
 
+// setXCache sets the response's X-Cache and notes the same value for the
+// access log.
+func setXCache(w http.ResponseWriter, hd http.Header, xc []string) {
+	hd["X-Cache"] = xc
+	registry.Note(w, "cache", xc[0])
+}
+
 // maxBackground bounds the background revalidations in flight at once.
 const maxBackground = 64
 
@@ -237,7 +244,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (c *Cache) passBypass(w http.ResponseWriter, r *http.Request, next http.Handler, cs []string) {
 	c.count(resBypass)
 	hd := w.Header()
-	hd["X-Cache"] = xBypass
+	setXCache(w, hd, xBypass)
 	hd["Cache-Status"] = cs
 	next.ServeHTTP(w, r)
 }
@@ -272,7 +279,7 @@ func (h *handler) serveGET(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 	if ri.cc.has(ccOnlyIfCached) {
 		c.count(resMiss)
 		hd := w.Header()
-		hd["X-Cache"] = xMiss
+		setXCache(w, hd, xMiss)
 		hd["Cache-Status"] = []string{"switchyard; detail=only-if-cached"}
 		http.Error(w, "504 Gateway Timeout: not in cache (only-if-cached)", http.StatusGatewayTimeout)
 		return
@@ -280,7 +287,7 @@ func (h *handler) serveGET(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 	if r.Method == http.MethodHead {
 		c.count(resMiss)
 		hd := w.Header()
-		hd["X-Cache"] = xMiss
+		setXCache(w, hd, xMiss)
 		hd["Cache-Status"] = []string{"switchyard; fwd=" + fwd}
 		h.next.ServeHTTP(w, r)
 		return
@@ -534,7 +541,7 @@ func (h *handler) serveUnsafe(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.count(resBypass)
 	hd := w.Header()
-	hd["X-Cache"] = xBypass
+	setXCache(w, hd, xBypass)
 	hd["Cache-Status"] = csMethod
 	sw := statusWriters.Get().(*statusWriter)
 	*sw = statusWriter{ResponseWriter: w, onStatus: h.invalidate, r: r}
@@ -586,7 +593,7 @@ func (c *Cache) writeEntry(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 			hd["Last-Modified"] = e.get("Last-Modified")
 		}
 		hd["Age"] = s.ageField(age)
-		hd["X-Cache"] = xc
+		setXCache(w, hd, xc)
 		hd["Cache-Status"] = cs
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -596,7 +603,7 @@ func (c *Cache) writeEntry(w http.ResponseWriter, r *http.Request, ri *reqInfo, 
 		hd[f.key] = f.vals
 	}
 	hd["Age"] = s.ageField(age)
-	hd["X-Cache"] = xc
+	setXCache(w, hd, xc)
 	hd["Cache-Status"] = cs
 	if e.clen != nil {
 		hd["Content-Length"] = e.clen

@@ -333,7 +333,7 @@ func (x *exchange) onHeader(code int, cw *captureWriter) {
 		}
 		dst[k] = v
 	}
-	dst["X-Cache"] = xMiss
+	setXCache(x.w, dst, xMiss)
 	cs := "switchyard; fwd=" + x.fwd
 	if x.cond {
 		cs += "; fwd-status=" + strconv.Itoa(code)

@@ -147,7 +147,7 @@ func (h *handler) serveRange(w http.ResponseWriter, r *http.Request, ri *reqInfo
 	c.count(resHit)
 	hd := w.Header()
 	hd["Age"] = s.ageField(age)
-	hd["X-Cache"] = xHit
+	setXCache(w, hd, xHit)
 	hd["Cache-Status"] = e.csHit
 	total := strconv.FormatInt(size, 10)
 	if kind == rangeUnsat {

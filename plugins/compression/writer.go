@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/switchyard/switchyard/registry"
 )
 
 // writerState is where a response is in its life.
@@ -214,6 +216,7 @@ func (w *responseWriter) startIdentity(vary bool) {
 func (w *responseWriter) startEncoding() {
 	h := w.rw.Header()
 	h["Content-Encoding"] = contentEncodingValues[w.enc]
+	registry.Note(w.rw, "encoding", encNames[w.enc])
 	addVary(h)
 	delete(h, "Content-Length")
 	delete(h, "Accept-Ranges")

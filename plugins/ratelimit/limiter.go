@@ -201,10 +201,12 @@ func (l *Limiter) serve(w http.ResponseWriter, r *http.Request, next http.Handle
 	}
 	if d.allowed {
 		l.allowedC.Inc()
+		registry.Note(w, "ratelimit", "allowed")
 		next.ServeHTTP(w, r)
 		return
 	}
 	l.limitedC.Inc()
+	registry.Note(w, "ratelimit", "refused") // a dry run notes it too, and serves
 	if l.cfg.DryRun {
 		if l.mayLog(&l.lastDryLog, dryRunLogEvery) {
 			l.log.Info("rate limit exceeded (dry run: request allowed)", "key", k.render(l.cfg.IPv6Prefix),
