@@ -2,15 +2,12 @@ package core
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
-	"os"
+	"net/netip"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -19,11 +16,8 @@ import (
 	"github.com/switchyard/switchyard/conditions"
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
-	"github.com/switchyard/switchyard/internal/accesslog"
 	"github.com/switchyard/switchyard/internal/drain"
 	"github.com/switchyard/switchyard/internal/instances"
-	"github.com/switchyard/switchyard/internal/tlsconf"
-	"github.com/switchyard/switchyard/internal/tracing"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -41,36 +35,6 @@ type builder struct {
 
 func (b *builder) fail(key string, err error) {
 	b.errs = append(b.errs, keyed(key, err))
-}
-
-// withHandlerErrors adds to err, the error of a load that failed before
-// anything was built (a structural error), the routes that name a Go
-// handler this binary does not have, so that one load reports them too.
-func withHandlerErrors(h *Host, l *config.Loaded, err error) error {
-	var errs config.Errors
-	if l == nil || !errors.As(err, &errs) {
-		return err
-	}
-	routes, _ := l.Raw["routes"].([]any)
-	var extra []error
-	for i, rt := range routes {
-		m, _ := rt.(map[string]any)
-		name, ok := m["handler"].(string)
-		if !ok || name == "" {
-			continue
-		}
-		key := fmt.Sprintf("routes[%d].handler", i)
-		if slices.ContainsFunc(errs, func(e *config.Error) bool { return strings.HasPrefix(e.Key, key) }) {
-			continue
-		}
-		if hd, names := h.goHandler(name); hd == nil {
-			extra = append(extra, keyed(key, fmt.Errorf("no handler registered in Go code under %q (registered: %v)", name, names)))
-		}
-	}
-	if len(extra) == 0 {
-		return err
-	}
-	return l.Annotate(errors.Join(append([]error{errs}, extra...)...))
 }
 
 // keyed is err placed at the config key path key.
@@ -163,89 +127,6 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	}
 	b.noteRoutingCache(cur)
 	return s, nil
-}
-
-// tls reads the certificates of server.tls: a pair that cannot be read,
-// does not match or has expired fails the build (the error names the file
-// and the key), so that the certificate serving now keeps serving.
-func (b *builder) tls() error {
-	t := b.cfg.Server.TLS
-	if !t.Enabled() {
-		return nil
-	}
-	spec := tlsconf.Spec{MinVersion: t.MinVersion, ClientCAFile: t.ClientCAFile, ClientCAKey: "server.tls.client_ca_file"}
-	if t.CertFile != "" {
-		spec.Pairs = append(spec.Pairs, tlsconf.Pair{CertFile: t.CertFile, KeyFile: t.KeyFile,
-			CertKey: "server.tls.cert_file", KeyKey: "server.tls.key_file"})
-	}
-	for i, c := range t.Certificates {
-		key := fmt.Sprintf("server.tls.certificates[%d]", i)
-		spec.Pairs = append(spec.Pairs, tlsconf.Pair{CertFile: c.CertFile, KeyFile: c.KeyFile,
-			CertKey: key + ".cert_file", KeyKey: key + ".key_file"})
-	}
-	tc, err := tlsconf.Load(spec, b.h.opts.Now())
-	if err != nil {
-		var errs []error
-		for _, e := range joined(err) {
-			if te, ok := e.(*tlsconf.Error); ok {
-				errs = append(errs, keyed(te.Key, te))
-				continue
-			}
-			errs = append(errs, e)
-		}
-		return errors.Join(errs...)
-	}
-	b.snap.tls = tc
-	return nil
-}
-
-// accessLogWriter, when set, receives the access log whatever
-// server.access_log.output says: benchmarks set it to io.Discard.
-var accessLogWriter io.Writer
-
-// accessLog opens server.access_log's output; the snapshot closes it.
-func (b *builder) accessLog() error {
-	al := b.cfg.Server.AccessLog
-	if !al.Enabled {
-		return nil
-	}
-	f, err := accesslog.ParseFormat(al.Format)
-	if err != nil {
-		return keyed("server.access_log.format", err)
-	}
-	lg, err := accesslog.New(accesslog.Options{Format: f, Output: al.Output, Writer: accessLogWriter,
-		Sample: al.Sample, SkipPaths: al.SkipPaths})
-	if err != nil {
-		return keyed("server.access_log.output", err)
-	}
-	b.snap.closers = append(b.snap.closers, lg)
-	b.snap.alog = &accessLog{lg: lg, ips: b.snap.ips}
-	return nil
-}
-
-// tracing starts (or shares) the trace exporter of server.tracing and the
-// OTEL_* environment; the snapshot releases it.
-func (b *builder) tracing() error {
-	tc := b.cfg.Server.Tracing
-	o := tracing.Options{Enabled: tc.Enabled, Endpoint: tc.Endpoint, ServiceName: tc.ServiceName, Sample: tc.Sample}
-	if !tracing.On(o, os.Getenv) {
-		return nil
-	}
-	t, err := tracing.Acquire(o)
-	if err != nil {
-		return keyed("server.tracing", err)
-	}
-	b.snap.closers = append(b.snap.closers, t)
-	b.snap.tracer = t
-	return nil
-}
-
-// joined lists the errors err joins, or err alone.
-func joined(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // instrument records the metrics of route around next.
@@ -368,61 +249,6 @@ func (b *builder) router() {
 	s.router = mux
 }
 
-// otherMethod is the name chi routes every method it does not know under
-// (any token method, such as M-SEARCH or PROPFIND): a route without methods:
-// is registered for it, so that such requests reach the route's chain.
-const otherMethod = "SWITCHYARD-OTHER-METHOD"
-
-func init() { chi.RegisterMethod(otherMethod) }
-
-// chiMethod reports whether chi routes m by name.
-func chiMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return true
-	}
-	return false
-}
-
-// extensionMethods routes a request whose method chi does not know as
-// otherMethod; the request itself keeps its method.
-func extensionMethods(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !chiMethod(r.Method) {
-			if rc := chi.RouteContext(r.Context()); rc != nil {
-				rc.RouteMethod = otherMethod
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// routeMethods returns the methods a route is registered for: HEAD comes
-// with GET, as net/http's ServeMux does.
-func routeMethods(ms []string) []string {
-	out := make([]string, 0, len(ms)+1)
-	for _, m := range ms {
-		out = append(out, strings.ToUpper(m))
-	}
-	if slices.Contains(out, http.MethodGet) && !slices.Contains(out, http.MethodHead) {
-		out = append(out, http.MethodHead)
-	}
-	return out
-}
-
-// safeRoute turns chi's setup panics (a pattern the validator let through)
-// into an error: a bad edit must never take the host down.
-func safeRoute(fn func()) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("invalid route: %v", p)
-		}
-	}()
-	fn()
-	return nil
-}
-
 // handler builds a route's handler.
 func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, error) {
 	switch {
@@ -462,30 +288,30 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 	return nil, "", keyed(key, errors.New("expected one of respond, static, proxy or a registered handler name"))
 }
 
-func notFound(w http.ResponseWriter, _ *http.Request) {
-	handlers.JSONError(w, http.StatusNotFound, "not found")
+// services are what the plugin instances of one build get from the host
+// (registry.Services): its logger, metrics, pools and clock, and the
+// condition compiler of the snapshot being built, so that a plugin's
+// conditions see that snapshot's named conditions.
+type services struct {
+	h     *Host
+	conds *conditions.Compiler
+	dir   string // the configuration's directory, absolute
 }
 
-// methodNotAllowed answers 405 with the Allow header listing the methods
-// that the path does match.
-func methodNotAllowed(mux *chi.Mux) http.Handler {
-	all := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		for _, m := range all {
-			if mux.Match(chi.NewRouteContext(), m, r.URL.Path) {
-				w.Header().Add("Allow", m)
-			}
-		}
-		handlers.JSONError(w, http.StatusMethodNotAllowed, "method not allowed")
-	})
+func (s *services) Logger() *slog.Logger                { return s.h.log }
+func (s *services) Metrics() *registry.Metrics          { return s.h.metrics.factory }
+func (s *services) Buffers() registry.BufferPool        { return s.h.pools.Buffers }
+func (s *services) Workers() registry.WorkerPool        { return s.h.pools.Process }
+func (s *services) ClientIP(r *http.Request) netip.Addr { return s.h.ClientIP(r) }
+func (s *services) Clock() func() time.Time             { return s.h.opts.Now }
+func (s *services) ConfigDir() string                   { return s.dir }
+
+func (s *services) CompileCondition(keyPath string, src any) (func(*http.Request) bool, error) {
+	return s.conds.CompileFunc(keyPath, src)
 }
 
-// routeJSON renders a route's config canonically (pointers followed).
-func routeJSON(rt config.Route) string {
-	b, err := json.Marshal(rt)
-	if err != nil {
-		return fmt.Sprint(err)
-	}
-	return string(b)
+func (s *services) CompileExpr(keyPath, expr string) (func(*http.Request) string, error) {
+	return s.conds.CompileString(keyPath, expr)
 }
+
+var _ registry.Services = (*services)(nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -15,59 +14,6 @@ import (
 	"github.com/switchyard/switchyard/internal/instances"
 	"github.com/switchyard/switchyard/internal/server"
 )
-
-// sourceState is a Source and what the reloader remembers of its last
-// load.
-type sourceState struct {
-	src Source
-	// name and dir are the main document's name and include directory at
-	// the last load, for validating a write, and rev the revision of the
-	// last document whose load is over (applied, rejected or skipped): a
-	// write replaces the source only if it still holds that. Guarded by
-	// reloader.mu; rev is set after the snapshot swap, so that a write that
-	// sees it also sees the version it produced.
-	name, dir, rev string
-
-	// tried is the content hash of the last load attempted from this source
-	// and failed the error that rejected it (nil when it was applied). A file
-	// event whose content equals the last attempt changes nothing: it is
-	// skipped, whether that attempt serves or was rejected. triedFiles and
-	// triedGlobs are the files that load read and its include globs.
-	tried      string
-	failed     error
-	triedFiles []string
-	triedGlobs []string
-}
-
-// unchanged reports, without parsing anything, that the files of the last
-// attempt still hold what it read, so that a load now would give the same
-// result: the source is a file, no SWITCHYARD_ variable is in the
-// environment (the hash of a load is then the hash of its files alone), no
-// file matching an include glob appeared, and the files hash as before. It
-// is how an event that changes no content (a touch, an editor's swap file,
-// the second event of a save) costs one hash. False means "load and see".
-func (s *sourceState) unchanged(env []string) bool {
-	if _, file := s.src.(*fileSource); !file || s.tried == "" || len(s.triedFiles) == 0 {
-		return false
-	}
-	for _, kv := range env {
-		if strings.HasPrefix(kv, config.EnvPrefix) {
-			return false
-		}
-	}
-	for _, g := range s.triedGlobs {
-		matches, err := filepath.Glob(g)
-		if err != nil {
-			return false
-		}
-		for _, m := range matches {
-			if !slices.Contains(s.triedFiles, m) {
-				return false
-			}
-		}
-	}
-	return hotreload.Hash(s.triedFiles) == s.tried
-}
 
 // pluginFilesUnchanged reports whether the files that the serving plugin
 // instances declared (registry.Context.File) hold what they held when the
@@ -362,58 +308,6 @@ func (r *reloader) watchOptions(c *config.Config) hotreload.Options {
 	return hotreload.Options{Debounce: c.Reload.Debounce, Poll: c.Reload.Poll, Logger: r.h.log}
 }
 
-// diff says what a reload changed, for the history and the log line.
-func diff(old, s *Snapshot) hotreload.Changes {
-	var c hotreload.Changes
-	c.PluginsCreated = s.plugins.Created()
-	c.PluginsKept = s.plugins.Kept()
-	if old == nil {
-		for _, r := range s.routes {
-			c.RoutesAdded = append(c.RoutesAdded, r.Path)
-		}
-		return c
-	}
-	for _, n := range old.plugins.Names() {
-		if !slices.Contains(s.plugins.Kept(), n) {
-			c.PluginsRetired = append(c.PluginsRetired, n)
-		}
-	}
-	was := map[string]string{}
-	for _, r := range old.routes {
-		was[r.Path] = fmt.Sprint(r)
-	}
-	now := map[string]bool{}
-	for _, r := range s.routes {
-		now[r.Path] = true
-		prev, ok := was[r.Path]
-		switch {
-		case !ok:
-			c.RoutesAdded = append(c.RoutesAdded, r.Path)
-		case prev != fmt.Sprint(r) || usesAny(r, c.PluginsCreated):
-			c.RoutesChanged = append(c.RoutesChanged, r.Path)
-		}
-	}
-	for _, r := range old.routes {
-		if !now[r.Path] {
-			c.RoutesRemoved = append(c.RoutesRemoved, r.Path)
-		}
-	}
-	slices.Sort(c.RoutesAdded)
-	slices.Sort(c.RoutesRemoved)
-	slices.Sort(c.RoutesChanged)
-	return c
-}
-
-// usesAny reports whether r's chain uses one of the plugins named.
-func usesAny(r RouteInfo, plugins []string) bool {
-	for _, l := range r.Chain {
-		if slices.Contains(plugins, l.Plugin) {
-			return true
-		}
-	}
-	return false
-}
-
 // startWatching starts the file watcher when reload.watch is on and the
 // source is a file.
 func (r *reloader) startWatching() error {
@@ -481,4 +375,34 @@ func (r *reloader) close() {
 	}
 	r.srcWG.Wait()
 	r.runner.Close()
+}
+
+// withHandlerErrors adds to err, the error of a load that failed before
+// anything was built (a structural error), the routes that name a Go
+// handler this binary does not have, so that one load reports them too.
+func withHandlerErrors(h *Host, l *config.Loaded, err error) error {
+	var errs config.Errors
+	if l == nil || !errors.As(err, &errs) {
+		return err
+	}
+	routes, _ := l.Raw["routes"].([]any)
+	var extra []error
+	for i, rt := range routes {
+		m, _ := rt.(map[string]any)
+		name, ok := m["handler"].(string)
+		if !ok || name == "" {
+			continue
+		}
+		key := fmt.Sprintf("routes[%d].handler", i)
+		if slices.ContainsFunc(errs, func(e *config.Error) bool { return strings.HasPrefix(e.Key, key) }) {
+			continue
+		}
+		if hd, names := h.goHandler(name); hd == nil {
+			extra = append(extra, keyed(key, fmt.Errorf("no handler registered in Go code under %q (registered: %v)", name, names)))
+		}
+	}
+	if len(extra) == 0 {
+		return err
+	}
+	return l.Annotate(errors.Join(append([]error{errs}, extra...)...))
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/switchyard/switchyard/core/config"
@@ -172,3 +174,56 @@ var (
 	_ WritableSource = (*fileSource)(nil)
 	_ Source         = (*bytesSource)(nil)
 )
+
+// sourceState is a Source and what the reloader remembers of its last
+// load.
+type sourceState struct {
+	src Source
+	// name and dir are the main document's name and include directory at
+	// the last load, for validating a write, and rev the revision of the
+	// last document whose load is over (applied, rejected or skipped): a
+	// write replaces the source only if it still holds that. Guarded by
+	// reloader.mu; rev is set after the snapshot swap, so that a write that
+	// sees it also sees the version it produced.
+	name, dir, rev string
+
+	// tried is the content hash of the last load attempted from this source
+	// and failed the error that rejected it (nil when it was applied). A file
+	// event whose content equals the last attempt changes nothing: it is
+	// skipped, whether that attempt serves or was rejected. triedFiles and
+	// triedGlobs are the files that load read and its include globs.
+	tried      string
+	failed     error
+	triedFiles []string
+	triedGlobs []string
+}
+
+// unchanged reports, without parsing anything, that the files of the last
+// attempt still hold what it read, so that a load now would give the same
+// result: the source is a file, no SWITCHYARD_ variable is in the
+// environment (the hash of a load is then the hash of its files alone), no
+// file matching an include glob appeared, and the files hash as before. It
+// is how an event that changes no content (a touch, an editor's swap file,
+// the second event of a save) costs one hash. False means "load and see".
+func (s *sourceState) unchanged(env []string) bool {
+	if _, file := s.src.(*fileSource); !file || s.tried == "" || len(s.triedFiles) == 0 {
+		return false
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, config.EnvPrefix) {
+			return false
+		}
+	}
+	for _, g := range s.triedGlobs {
+		matches, err := filepath.Glob(g)
+		if err != nil {
+			return false
+		}
+		for _, m := range matches {
+			if !slices.Contains(s.triedFiles, m) {
+				return false
+			}
+		}
+	}
+	return hotreload.Hash(s.triedFiles) == s.tried
+}
