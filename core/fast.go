@@ -12,41 +12,6 @@ import (
 	"github.com/switchyard/switchyard/internal/server"
 )
 
-// fastPaths bypass every chain.
-type fastPaths struct {
-	exact    map[string]http.Handler
-	prefixes []fastPrefix
-	// lens has bit n set when exact holds a path of n bytes (n < 64), and
-	// bit 63 for the longer ones too: most paths skip the map's hashing.
-	lens uint64
-}
-
-type fastPrefix struct {
-	prefix string
-	h      http.Handler
-}
-
-// addExact serves path by h.
-func (f *fastPaths) addExact(path string, h http.Handler) {
-	f.exact[path] = h
-	f.lens |= 1 << min(len(path), 63)
-}
-
-// match returns the handler of the fast path that path is, or nil.
-func (f *fastPaths) match(path string) http.Handler {
-	if f.lens&(1<<min(len(path), 63)) != 0 {
-		if h, ok := f.exact[path]; ok {
-			return h
-		}
-	}
-	for i := range f.prefixes {
-		if strings.HasPrefix(path, f.prefixes[i].prefix) {
-			return f.prefixes[i].h
-		}
-	}
-	return nil
-}
-
 // fastPaths builds the paths that bypass every chain: /health, /metrics,
 // /static/*, the admin routes, and the routes named in
 // performance.routing.fast_paths (served by their handler alone).

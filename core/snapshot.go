@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,6 +82,41 @@ func (s *Snapshot) Config() *config.Config { return s.Loaded.Config }
 // ClientIP returns the client address of r under this snapshot's
 // server.trusted_proxies.
 func (s *Snapshot) ClientIP(r *http.Request) netip.Addr { return s.ips.IP(r) }
+
+// fastPaths bypass every chain.
+type fastPaths struct {
+	exact    map[string]http.Handler
+	prefixes []fastPrefix
+	// lens has bit n set when exact holds a path of n bytes (n < 64), and
+	// bit 63 for the longer ones too: most paths skip the map's hashing.
+	lens uint64
+}
+
+type fastPrefix struct {
+	prefix string
+	h      http.Handler
+}
+
+// addExact serves path by h.
+func (f *fastPaths) addExact(path string, h http.Handler) {
+	f.exact[path] = h
+	f.lens |= 1 << min(len(path), 63)
+}
+
+// match returns the handler of the fast path that path is, or nil.
+func (f *fastPaths) match(path string) http.Handler {
+	if f.lens&(1<<min(len(path), 63)) != 0 {
+		if h, ok := f.exact[path]; ok {
+			return h
+		}
+	}
+	for i := range f.prefixes {
+		if strings.HasPrefix(path, f.prefixes[i].prefix) {
+			return f.prefixes[i].h
+		}
+	}
+	return nil
+}
 
 func gateOf(s *Snapshot) *drain.Gate { return s.gate }
 
