@@ -224,6 +224,10 @@ func TestFleetWrite(t *testing.T) {
 	took := f.allServe(time.Second, "two")
 	t.Logf("a write was served by all 3 hosts after %v", took)
 	for _, m := range f.hosts {
+		// The generation is recorded just after the swap that serves it.
+		wait.For(t, "the write's generation to be recorded", func() bool {
+			return m.h.ConfigStore().Generations()[0].Trigger == "etcd"
+		})
 		g := m.h.ConfigStore().Generations()[0]
 		if g.Source != "etcd" || g.Revision == "" || g.Trigger != "etcd" {
 			t.Errorf("newest generation %+v, want source etcd with a revision", g)
