@@ -228,11 +228,18 @@ func (b *builder) instrument(route string, next http.Handler) http.Handler {
 // figures).
 const routingCacheNotice = "performance.routing.cache_size and pattern_cache have no effect: chi's radix tree is faster than a match cache (see docs/performance.md)"
 
-// noteRoutingCache logs routingCacheNotice once per load that asks for the
-// cache: the first load, and any reload that changes the two keys.
+// noteRoutingCache logs routingCacheNotice once per load whose files ask
+// for the cache (the defaults do not count): the first load, and any
+// reload that changes the two keys.
 func (b *builder) noteRoutingCache(cur *Snapshot) {
 	rc := b.cfg.Performance.Routing
 	if !rc.PatternCache || rc.CacheSize <= 0 {
+		return
+	}
+	// Only a configuration that asks for it: not the defaults.
+	_, l1 := b.l.Locate("performance.routing.cache_size")
+	_, l2 := b.l.Locate("performance.routing.pattern_cache")
+	if l1 == 0 && l2 == 0 {
 		return
 	}
 	if cur != nil {
