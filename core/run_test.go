@@ -266,8 +266,10 @@ routes:
 	if got := do(h, "GET", "/a").Header().Get("X-File"); got != "one" {
 		t.Fatalf("X-File %q, want the file's content", got)
 	}
+	edited := time.Now()
 	writeFile(t, filepath.Join(dir, "keys.txt"), "two")
 	wait.For(t, "the edited file to be served", func() bool { return do(h, "GET", "/a").Header().Get("X-File") == "two" })
+	t.Logf("the edit served %v after the write (reload.debounce 20ms)", time.Since(edited).Round(time.Millisecond))
 	last := h.History()[0]
 	if !last.Success || !slices.Equal(last.Changes.PluginsCreated, []string{"f"}) || !slices.Equal(last.Changes.PluginsKept, []string{"g"}) {
 		t.Fatalf("reload %+v, want f rebuilt and g kept", last)
