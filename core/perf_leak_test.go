@@ -115,7 +115,7 @@ func TestPerfPoolResizeNoLeak(t *testing.T) {
 	if o := p.h.Pools().Process.Options(); o.MaxWorkers != 2 || o.MaxTasksPerWorker != 100 {
 		t.Fatalf("process pool %+v after the last reload", o)
 	}
-	if tr := p.h.Pools().ProxyTransport(); tr.MaxConnsPerHost != 4 || tr.MaxIdleConnsPerHost != 1 {
+	if tr := p.h.Pools().ProxyTransport(); tr.MaxConnsPerHost != 4 || tr.MaxIdleConnsPerHost != 4 {
 		t.Fatalf("proxy transport %d/%d after the last reload", tr.MaxConnsPerHost, tr.MaxIdleConnsPerHost)
 	}
 	if n := up.open.Load(); n > 2 {

@@ -411,13 +411,18 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 	}
 
 	tr1 := p.h.Pools().ProxyTransport()
-	checkTransport("load", tr1, 5, 2, 30*time.Second)
+	checkTransport("load", tr1, 5, 5, 30*time.Second)
 	burst(4, 4, 0)
-	// min_size 2: two of the four connections are kept idle, two closed.
-	wait.For(t, "2 idle connections kept of 4", func() bool { return up.open.Load() == 2 })
+	// max_size 5: all four connections are kept idle for the next burst.
+	wait.For(t, "4 idle connections kept of 4", func() bool { return p.h.pools.proxies.Stats().Idle == 4 })
 	st := p.h.pools.proxies.Stats()
-	if st.Misses != 4 || st.Gets != 4 || st.InUse != 0 || st.Idle != 2 || st.Waits != 0 {
-		t.Fatalf("proxy pool after 4 requests: %+v, want 4 dials, 4 gets, 2 idle, no waits", st)
+	if st.Misses != 4 || st.Gets != 4 || st.InUse != 0 || st.Idle != 4 || st.Waits != 0 || up.open.Load() != 4 {
+		t.Fatalf("proxy pool after 4 requests: %+v, want 4 dials, 4 gets, 4 idle, no waits", st)
+	}
+	// The next burst reuses them: no dial.
+	burst(4, 4, 0)
+	if st := p.h.pools.proxies.Stats(); st.Misses != 4 || st.Hits != 4 {
+		t.Fatalf("proxy pool after a second burst: %+v, want the 4 connections reused", st)
 	}
 
 	// Reload: a new transport; the old one's idle connections close.
@@ -426,7 +431,7 @@ func TestPerfConnectionPoolProxyReload(t *testing.T) {
 	if tr2 == tr1 {
 		t.Fatal("the connection pool changed but the transport was kept")
 	}
-	checkTransport("reload", tr2, 3, 1, 300*time.Millisecond)
+	checkTransport("reload", tr2, 3, 3, 300*time.Millisecond)
 	wait.For(t, "the old transport's idle connections closed", func() bool { return up.open.Load() == 0 })
 
 	// max_size 3: six concurrent requests, three at the upstream, three wait.

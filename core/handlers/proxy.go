@@ -30,6 +30,9 @@ const (
 	ResponseHeaderTimeout = 60 * time.Second
 	// DefaultIdleTimeout applies when connection_pool.ttl is 0.
 	DefaultIdleTimeout = 90 * time.Second
+	// DefaultMaxIdle is the idle connections kept per upstream when
+	// connection_pool.max_size is 0 (no limit) and min_size is lower.
+	DefaultMaxIdle = 100
 )
 
 // NewTransport returns the transport for proxy upstreams, sized from
@@ -37,9 +40,10 @@ const (
 //
 //   - MaxConnsPerHost = MaxSize: the most connections open to one upstream
 //     (dialing, active and idle); further requests wait for one. 0 = no limit.
-//   - MaxIdleConnsPerHost = max(MinSize, 1), at most MaxSize: the idle
-//     connections kept per upstream for reuse; beyond it a finished
-//     connection is closed.
+//   - MaxIdleConnsPerHost = MaxSize (DefaultMaxIdle when MaxSize is 0), and
+//     at least MinSize: as many idle connections are kept per upstream as
+//     may be busy at once, so that a steady load reuses its connections
+//     instead of closing and dialling them again.
 //   - MaxIdleConns = 0 (no transport-wide cap): idle connections are bounded
 //     per upstream above, and the upstreams are the ones in the configuration.
 //   - IdleConnTimeout = TTL (DefaultIdleTimeout when 0): an idle connection
@@ -53,9 +57,9 @@ const (
 //
 // The caller owns the transport: CloseIdleConnections when it is retired.
 func NewTransport(cp config.ConnectionPool) *http.Transport {
-	idle := max(cp.MinSize, 1)
+	idle := max(cp.MinSize, DefaultMaxIdle)
 	if cp.MaxSize > 0 {
-		idle = min(idle, cp.MaxSize)
+		idle = cp.MaxSize
 	}
 	ttl := cp.TTL
 	if ttl <= 0 {

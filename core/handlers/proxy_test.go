@@ -325,10 +325,11 @@ func TestNewTransport(t *testing.T) {
 		maxConns, maxIdlePerHost int
 		idleTimeout              time.Duration
 	}{
-		{"spec defaults", config.ConnectionPool{MinSize: 10, MaxSize: 100, TTL: 300 * time.Second}, 100, 10, 300 * time.Second},
-		{"zero values", config.ConnectionPool{}, 0, 1, DefaultIdleTimeout},
+		{"spec defaults: as many idle as may be busy", config.ConnectionPool{MinSize: 10, MaxSize: 100, TTL: 300 * time.Second}, 100, 100, 300 * time.Second},
+		{"zero values", config.ConnectionPool{}, 0, DefaultMaxIdle, DefaultIdleTimeout},
+		{"no limit, min_size above the default", config.ConnectionPool{MinSize: 500}, 0, 500, DefaultIdleTimeout},
 		{"min above max is clamped", config.ConnectionPool{MinSize: 20, MaxSize: 5, TTL: time.Second}, 5, 5, time.Second},
-		{"small", config.ConnectionPool{MinSize: 1, MaxSize: 2, TTL: 2 * time.Minute}, 2, 1, 2 * time.Minute},
+		{"small", config.ConnectionPool{MinSize: 1, MaxSize: 2, TTL: 2 * time.Minute}, 2, 2, 2 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
