@@ -1,13 +1,11 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -19,27 +17,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run runs cli.Main with args and returns the exit code and outputs.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb wait.Buffer
 	code := cli.Main(cli.Options{Name: "app", Description: "a test server.", Args: args,
 		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Context: context.Background()})
 	return code, out.String(), errb.String()
@@ -135,7 +116,7 @@ routes:
     handler: {respond: {body: new}}
 `)
 	ctx, cancel := context.WithCancel(context.Background())
-	var serr syncBuffer
+	var serr wait.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Main(cli.Options{Name: "app", Args: []string{"-config", serving, "-addr", "127.0.0.1:0"},

@@ -59,7 +59,7 @@ func TestBuildLeavesNothingBehind(t *testing.T) {
 	dir := testmod.New(t, "example.com/app", map[string]string{"main.go": childMain, "config.yaml": childConfig})
 	for _, sig := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
 		t.Run(sig.String(), func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr wait.Buffer
 			cmd := exec.Command(devserver, "-build", ".", "-config", "config.yaml", "-addr", "127.0.0.1:0", "-log-format", "text")
 			cmd.Dir, cmd.Env, cmd.Stderr = dir, testmod.Env(), &stderr
 			if err := cmd.Start(); err != nil {

@@ -12,48 +12,16 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/dgraph-io/ristretto/v2.(*defaultPolicy[...]).processItems"))
-}
-
-// syncBuffer is a bytes.Buffer that the host's goroutines write to while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls the output until re matches it and returns the submatches.
-func (b *syncBuffer) waitFor(t *testing.T, re *regexp.Regexp) []string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(b.String()); m != nil {
-			return m
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("output never matched %s:\n%s", re, b.String())
-	return nil
 }
 
 func writeConfig(t *testing.T, dir, content string) string {
@@ -203,7 +171,7 @@ func TestFlagErrors(t *testing.T) {
 
 // server is the devserver running on a goroutine.
 type server struct {
-	stderr *syncBuffer
+	stderr *wait.Buffer
 	base   string
 	cancel context.CancelFunc
 	done   chan int
@@ -214,7 +182,7 @@ var listening = regexp.MustCompile(`listening  (http://\S+)`)
 func startServer(t *testing.T, args ...string) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	s := &server{stderr: &wait.Buffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() {
 		s.done <- run(ctx, append([]string{"-addr", "127.0.0.1:0"}, args...), strings.NewReader(""), io.Discard, s.stderr)
 	}()
@@ -223,7 +191,7 @@ func startServer(t *testing.T, args ...string) *server {
 			s.stop(t)
 		}
 	})
-	s.base = s.stderr.waitFor(t, listening)[1]
+	s.base = s.stderr.Match(t, listening)[1]
 	return s
 }
 
@@ -295,7 +263,7 @@ func TestServeLogsReloads(t *testing.T) {
 	if err := os.WriteFile(path, []byte(base+"  - path: /new\n    handler: {respond: {body: new}}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	loaded := s.stderr.waitFor(t, regexp.MustCompile(`level=INFO msg="config loaded" version=([0-9a-f]{12}) trigger=file duration=\S+ changes="routes \+1 -0 ~0, plugins \+0 =0 -0"`))
+	loaded := s.stderr.Match(t, regexp.MustCompile(`level=INFO msg="config loaded" version=([0-9a-f]{12}) trigger=file duration=\S+ changes="routes \+1 -0 ~0, plugins \+0 =0 -0"`))
 	if code, body := s.get(t, "/new"); code != 200 || body != "new" {
 		t.Errorf("GET /new after the edit = %d %q", code, body)
 	}
@@ -306,7 +274,7 @@ func TestServeLogsReloads(t *testing.T) {
 	}
 	rejected := regexp.MustCompile(`level=ERROR msg="config rejected" at=` + regexp.QuoteMeta(path) + fmt.Sprintf(":%d", lineOf(t, bad, "colour")) +
 		` key=routes\[1\]\.handler\.respond\.colour err="unknown key`)
-	s.stderr.waitFor(t, rejected)
+	s.stderr.Match(t, rejected)
 	if code, body := s.get(t, "/health"); code != 200 || !strings.Contains(body, loaded[1]) {
 		t.Errorf("after a bad edit /health = %d %q, want version %s still serving", code, body, loaded[1])
 	}
@@ -317,7 +285,7 @@ func TestServeLogsReloads(t *testing.T) {
 
 func TestServeInvalidConfig(t *testing.T) {
 	path := writeConfig(t, t.TempDir(), "routez: []\n")
-	var errb syncBuffer
+	var errb wait.Buffer
 	code := run(context.Background(), []string{"-config", path, "-addr", "127.0.0.1:0", "-log-format", "text"}, strings.NewReader(""), io.Discard, &errb)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
@@ -341,7 +309,7 @@ func TestServeTLS(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{stderr: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	s := &server{stderr: &wait.Buffer{}, cancel: cancel, done: make(chan int, 1)}
 	go func() {
 		s.done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-tls", "-log-format", "text"}, strings.NewReader(""), io.Discard, s.stderr)
 	}()
@@ -350,8 +318,8 @@ func TestServeTLS(t *testing.T) {
 			s.stop(t)
 		}
 	})
-	base := s.stderr.waitFor(t, regexp.MustCompile(`listening  (https://localhost:\d+)`))[1]
-	caFile := s.stderr.waitFor(t, regexp.MustCompile(`ca         (\S+)`))[1]
+	base := s.stderr.Match(t, regexp.MustCompile(`listening  (https://localhost:\d+)`))[1]
+	caFile := s.stderr.Match(t, regexp.MustCompile(`ca         (\S+)`))[1]
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ routes:
   - path: /hello
     handler: {respond: {body: hi}}
 `)
-	stderr := &syncBuffer{}
+	stderr := &wait.Buffer{}
 	cmd := exec.Command(bin, "-config", path, "-addr", "127.0.0.1:0", "-log-format", "text")
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
@@ -12,26 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
-
-// syncBuffer is a log sink that the server's goroutines may write while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // statusRecorder records the status a handler wrote, as the host's metrics
 // and access log see it.
@@ -78,7 +60,7 @@ func TestProxyClientBodyErrors(t *testing.T) {
 		_, _ = io.Copy(io.Discard, r.Body)
 	}))
 	defer up.Close()
-	var logs syncBuffer
+	var logs wait.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	var mu sync.Mutex
 	var status int
@@ -147,7 +129,7 @@ func TestProxyWriteTimeout(t *testing.T) {
 		{"slow response headers", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs wait.Buffer
 			var mu sync.Mutex
 			var status int
 			proxy := mustProxy(t, up.URL, testTransport(t, defaultPool), slog.New(slog.NewTextHandler(&logs, nil)), WriteTimeout(writeTimeout))

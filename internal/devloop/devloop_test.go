@@ -1,7 +1,6 @@
 package devloop
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -71,23 +70,6 @@ func version(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(undefinedBody)
 }
 `
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // events collects the loop's events.
 type events struct {
@@ -234,7 +216,7 @@ func TestZeroDropDevLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	var out syncBuffer
+	var out wait.Buffer
 	var evs events
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,6 +1,7 @@
 package wait
 
 import (
+	"regexp"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,4 +33,13 @@ func TestCheck(t *testing.T) {
 func TestForPasses(t *testing.T) {
 	var n atomic.Int32
 	For(t, "counter reaches 3", func() bool { return n.Add(1) >= 3 })
+}
+
+func TestBufferMatch(t *testing.T) {
+	var b Buffer
+	go func() { _, _ = b.Write([]byte("listening on 127.0.0.1:8080\n")) }()
+	m := b.Match(t, regexp.MustCompile(`listening on (\S+)`))
+	if m[1] != "127.0.0.1:8080" || b.Count("listening") != 1 {
+		t.Fatalf("Match = %q, output %q", m, b.String())
+	}
 }

@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -97,7 +98,7 @@ type env struct {
 	clock   *fakeClock
 	prom    *prometheus.Registry
 	metrics *registry.Metrics
-	logs    *syncBuffer
+	logs    *wait.Buffer
 	opts    []plugintest.Option // the host services of the instances built
 }
 
@@ -106,7 +107,7 @@ func (e *env) services() registry.Services { return plugintest.NewServices(e.opt
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	e := &env{t: t, reg: instances.New(instances.Options{}), clock: newFakeClock(), prom: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &env{t: t, reg: instances.New(instances.Options{}), clock: newFakeClock(), prom: prometheus.NewRegistry(), logs: &wait.Buffer{}}
 	e.metrics = registry.NewMetrics(e.prom)
 	e.opts = []plugintest.Option{
 		plugintest.WithNow(e.clock.Now),
@@ -189,28 +190,6 @@ func retryAfter(t testing.TB, w *httptest.ResponseRecorder) int64 {
 		t.Fatalf("Retry-After %q: %v", w.Header().Get("Retry-After"), err)
 	}
 	return n
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers (a log sink).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(substr string) int {
-	return strings.Count(s.String(), substr)
 }
 
 // bgCtx is a context for direct store calls in tests.

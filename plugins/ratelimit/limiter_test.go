@@ -359,14 +359,14 @@ func TestDryRun(t *testing.T) {
 	if got := e.counter("dry", "limited"); got != 15 {
 		t.Fatalf("limited counter %v, want 15", got)
 	}
-	if n := e.logs.count("dry run"); n != 1 {
+	if n := e.logs.Count("dry run"); n != 1 {
 		t.Fatalf("%d dry-run log lines within one second, want 1:\n%s", n, e.logs.String())
 	}
 	e.clock.Advance(1100 * time.Millisecond)
 	for i := 0; i < 5; i++ {
 		do(h, "192.0.2.1:1")
 	}
-	if n := e.logs.count("dry run"); n != 2 {
+	if n := e.logs.Count("dry run"); n != 2 {
 		t.Fatalf("%d dry-run log lines after a second, want 2", n)
 	}
 	// Requests let through in dry run do not use quota.

@@ -151,12 +151,12 @@ func TestAcceptance5SharedRedisAndOutage(t *testing.T) {
 		if n := redisErrors(hs.e, "shared"); n != 5 {
 			t.Fatalf("host %d: ratelimit_redis_errors_total %v, want 5", i, n)
 		}
-		if n := hs.e.logs.count("Redis unavailable"); n != 1 {
+		if n := hs.e.logs.Count("Redis unavailable"); n != 1 {
 			t.Fatalf("host %d: %d log lines for 5 failures within 10 s, want 1", i, n)
 		}
 		hs.e.clock.Advance(10 * time.Second)
 		do(hs.h, "192.0.2.1:1")
-		if n := hs.e.logs.count("Redis unavailable"); n != 2 {
+		if n := hs.e.logs.Count("Redis unavailable"); n != 2 {
 			t.Fatalf("host %d: %d log lines after 10 s, want 2", i, n)
 		}
 	}
