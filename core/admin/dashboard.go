@@ -23,6 +23,7 @@ import (
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
 	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/internal/devstatus"
 	"github.com/switchyard/switchyard/pool"
 	"github.com/switchyard/switchyard/registry"
 )
@@ -102,6 +103,19 @@ type pageData struct {
 	Plugins    []pluginItem
 	Pools      []poolItem
 	Config     string
+	// BuildFailed is the dev loop's newest build when it did not compile
+	// (devserver -build): the page shows the compiler's errors until a
+	// good build takes over.
+	BuildFailed *buildItem
+}
+
+// buildItem is a failed build of the dev loop.
+type buildItem struct {
+	Package string
+	Build   int
+	Serving int
+	Time    string
+	Output  string
 }
 
 type routeItem struct {
@@ -154,6 +168,9 @@ type statItem struct {
 
 func (a *api) dashboardData() pageData {
 	d := pageData{Types: registry.Types()}
+	if st, ok := devstatus.Read(); ok && st.Failed > 0 {
+		d.BuildFailed = &buildItem{Package: st.Package, Build: st.Failed, Serving: st.Serving, Time: localTime(st.At), Output: st.Output}
+	}
 	s := a.h.Snapshot()
 	if s != nil {
 		d.Prefix = a.prefix

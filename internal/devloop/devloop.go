@@ -28,6 +28,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/switchyard/switchyard/internal/devstatus"
 	"github.com/switchyard/switchyard/internal/listenfd"
 )
 
@@ -102,6 +103,7 @@ type loop struct {
 	builds  int
 	cur     *child
 	stopped sync.WaitGroup // old children draining
+	status  devstatus.Status
 }
 
 // Run runs the loop until ctx ends, then stops the child (SIGTERM, a
@@ -244,10 +246,12 @@ func (l *loop) rebuild(ctx context.Context) {
 		if l.cur != nil {
 			fmt.Fprintf(l.out, "build %d keeps serving; fix and save to rebuild\n", l.cur.build)
 		}
+		l.setStatus(n, msg)
 		l.event(Event{Kind: "build-failed", Build: n, Took: took, Output: msg})
 		return
 	}
 	l.event(Event{Kind: "build", Build: n, Took: took})
+	l.setStatus(0, "")
 	sum, err := fileSum(bin)
 	if err != nil {
 		l.log.Error("reading the build", "err", err)
@@ -278,7 +282,7 @@ func (l *loop) swap(ctx context.Context, bin string, n int, sum [32]byte, built 
 	cmd.Stdout, cmd.Stderr = l.out, l.out
 	cmd.ExtraFiles = []*os.File{l.lnFile}
 	cmd.Env = append(append(os.Environ(), l.o.Env...), listenfd.Env(1)...)
-	cmd.Env = append(cmd.Env, listenfd.EnvNotify+"="+sock)
+	cmd.Env = append(cmd.Env, listenfd.EnvNotify+"="+sock, devstatus.Env+"="+l.statusPath())
 	cmd.SysProcAttr = sysProcAttr()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -313,6 +317,8 @@ func (l *loop) swap(ctx context.Context, bin string, n int, sum [32]byte, built 
 	}
 	old := l.cur
 	l.cur = c
+	l.status.Serving = n
+	l.setStatus(0, "")
 	l.log.Info("serving build", "build", n, "pid", cmd.Process.Pid, "built", built.Round(time.Millisecond), "started", time.Since(start).Round(time.Millisecond))
 	l.event(Event{Kind: "ready", Build: n, Took: time.Since(start), Pid: cmd.Process.Pid})
 	if old != nil {
@@ -322,6 +328,20 @@ func (l *loop) swap(ctx context.Context, bin string, n int, sum [32]byte, built 
 			os.Remove(old.cmd.Path)
 			l.event(Event{Kind: "stopped", Build: old.build, Pid: old.cmd.Process.Pid})
 		})
+	}
+}
+
+// statusPath is the file that tells the children how the builds went.
+func (l *loop) statusPath() string { return filepath.Join(l.tmp, "status.json") }
+
+// setStatus records the newest build's outcome (failed is its number when
+// it failed, with the compiler's output) for the serving child's
+// dashboard.
+func (l *loop) setStatus(failed int, output string) {
+	l.status.Package = l.o.Package
+	l.status.Failed, l.status.Output, l.status.At = failed, output, time.Now()
+	if err := devstatus.Write(l.statusPath(), l.status); err != nil {
+		l.log.Warn("writing the build status for the dashboard", "err", err)
 	}
 }
 

@@ -42,7 +42,7 @@ func main() {
 }
 `
 
-const appConfig = `server: {addr: "127.0.0.1:0", shutdown_timeout: 20s}
+const appConfig = `server: {addr: "127.0.0.1:0", shutdown_timeout: 20s, admin: {enabled: true}}
 reload: {watch: false}
 routes:
   - path: /v
@@ -168,6 +168,21 @@ func (l *load) one() {
 	l.mu.Unlock()
 }
 
+// dashboard returns the serving build's dashboard page.
+func (l *load) dashboard(t *testing.T) string {
+	t.Helper()
+	resp, err := l.client.Get(strings.TrimSuffix(l.url, "/v") + "/_switchyard/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("dashboard: status %d, %v", resp.StatusCode, err)
+	}
+	return string(page)
+}
+
 func (l *load) fail(msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -264,6 +279,9 @@ func TestZeroDropDevLoop(t *testing.T) {
 			if !strings.Contains(ev.Output, "handler.go:6:") || !strings.Contains(out.String(), "handler.go:6:") {
 				t.Errorf("the compiler error lacks handler.go:6:\n%s", ev.Output)
 			}
+			if page := l.dashboard(t); !strings.Contains(page, `id="build-failed"`) || !strings.Contains(page, "handler.go:6:") {
+				t.Errorf("the dashboard does not show the failed build with handler.go:6:\n%s", page)
+			}
 			served := l.total.Load()
 			wait.For(t, "500 more requests after the failed build", func() bool { return l.total.Load() > served+500 })
 			if n := l.newest(); n != i-1 {
@@ -274,6 +292,11 @@ func TestZeroDropDevLoop(t *testing.T) {
 		saved := time.Now()
 		testmod.Write(t, dir, "handler.go", handler(i))
 		wait.Within(t, 2*time.Minute, fmt.Sprintf("v%d answers", i), func() bool { _, ok := l.seen(i); return ok })
+		if i == edits/2 {
+			if strings.Contains(l.dashboard(t), `id="build-failed"`) {
+				t.Error("the dashboard still shows the failed build after a good one took over")
+			}
+		}
 		at, _ := l.seen(i)
 		saveToNew = append(saveToNew, at.Sub(saved))
 		if ev, ok := evs.find("build", mark); ok {
