@@ -46,6 +46,9 @@ func check(ctx context.Context, o Options, f flags, src *Source) int {
 		return ExitOK
 	}
 	fmt.Fprintf(verdict, "%s: OK (version %s)\n", src.Describe, s.Version)
+	for _, w := range s.Loaded.Warnings() {
+		fmt.Fprintf(verdict, "warning: %s\n", w)
+	}
 	if !f.diff {
 		return ExitOK
 	}

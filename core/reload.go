@@ -201,6 +201,9 @@ func (r *reloader) run(t hotreload.Trigger) hotreload.Result {
 		attrs = append(attrs, "source", k, "revision", doc.Revision)
 	}
 	h.log.Info("config loaded", attrs...)
+	for _, w := range l.Warnings() {
+		h.log.Warn("config warning", "at", w.Error())
+	}
 	return res
 }
 
