@@ -296,10 +296,14 @@ func (a *api) apiPools() poolsView {
 
 // reloadRecord is one reload in the admin API.
 type reloadRecord struct {
-	Time       string            `json:"time"`
-	Trigger    string            `json:"trigger"`
-	Success    bool              `json:"success"`
-	Skipped    bool              `json:"skipped,omitempty"`
+	Time    string `json:"time"`
+	Trigger string `json:"trigger"`
+	Success bool   `json:"success"`
+	// Result is "applied", "unchanged" (the files' content equals the
+	// last load's: nothing was rebuilt) or "rejected", the words of the
+	// dashboard's reload list.
+	Result     string            `json:"result"`
+	Skipped    bool              `json:"unchanged,omitempty"`
 	Repeats    int               `json:"repeats,omitempty"`
 	DurationMS float64           `json:"duration_ms"`
 	Version    string            `json:"version,omitempty"`
@@ -307,9 +311,23 @@ type reloadRecord struct {
 	Changes    hotreload.Changes `json:"changes"`
 }
 
+// reloadResult is the one word for how a reload ended, in the API and on
+// the dashboard. A reload skipped because its files did not change is
+// "unchanged" even while the content it repeats stays rejected.
+func reloadResult(r hotreload.Result) string {
+	switch {
+	case r.Skipped:
+		return "unchanged"
+	case r.Success:
+		return "applied"
+	default:
+		return "rejected"
+	}
+}
+
 func reloadJSON(r hotreload.Result) reloadRecord {
 	return reloadRecord{Time: r.Time.UTC().Format(adminTimeFormat), Trigger: string(r.Trigger),
-		Success: r.Success, Skipped: r.Skipped, Repeats: r.Repeats,
+		Success: r.Success, Result: reloadResult(r), Skipped: r.Skipped, Repeats: r.Repeats,
 		DurationMS: float64(r.Duration.Microseconds()) / 1000,
 		Version:    r.Version, Error: r.Error, Changes: r.Changes}
 }

@@ -149,8 +149,9 @@ type reloadItem struct {
 	Trigger  string
 	Success  bool
 	Skipped  bool
-	Repeats  int // further identical results folded into this one
-	Times    int // Repeats + 1
+	Result   string // reloadResult
+	Repeats  int    // further identical results folded into this one
+	Times    int    // Repeats + 1
 	Duration string
 	Version  string
 	Error    string
@@ -215,7 +216,7 @@ func (a *api) dashboardData() pageData {
 }
 
 func newReloadItem(r hotreload.Result) reloadItem {
-	it := reloadItem{Time: localTime(r.Time), Trigger: string(r.Trigger), Success: r.Success, Skipped: r.Skipped,
+	it := reloadItem{Time: localTime(r.Time), Trigger: string(r.Trigger), Success: r.Success, Skipped: r.Skipped, Result: reloadResult(r),
 		Repeats: r.Repeats, Times: r.Repeats + 1, Duration: formatDuration(r.Duration), Version: r.Version, Error: r.Error}
 	c := r.Changes
 	for _, part := range []struct {

@@ -94,7 +94,9 @@ func (a *api) apiStats() statsView {
 		case durationFamily:
 			v.Latency = mergeHistograms(mf.GetMetric())
 		case inFlightFamily:
-			v.InFlight = gaugeSum(mf)
+			// The gauge counts this request too: the dashboard shows
+			// the traffic it watches, not its own poll.
+			v.InFlight = max(0, gaugeSum(mf)-1)
 		case connsFamily:
 			v.Connections = gaugeSum(mf)
 		}

@@ -286,6 +286,11 @@ func TestDashboardFollowsEdits(t *testing.T) {
 	waitFor(t, ctx, "the requests/s chart drawn from two readings",
 		`(document.querySelector("#chart-rps path.series").getAttribute("d") || "").includes("L")`)
 	waitFor(t, ctx, "a P99 readout", `/\d ms$/.test(document.getElementById("p99").textContent) || document.querySelector("#chart-latency path.p99").getAttribute("d").length > 5`)
+	// A poll that saw no request keeps the last quantiles (no dash), and
+	// the in-flight count leaves out the dashboard's own poll.
+	waitFor(t, ctx, "a poll without traffic", `document.getElementById("rps").textContent === "0.0"`)
+	waitFor(t, ctx, "P50 and P99 kept, nothing in flight",
+		`/\d ms$/.test(document.getElementById("p50").textContent) && /\d ms$/.test(document.getElementById("p99").textContent) && document.getElementById("inflight").textContent === "0"`)
 
 	// Edit the file: a new route.
 	s.edit(t, baseConfig+`  - path: /added

@@ -122,8 +122,10 @@
       if (samples.length > WINDOW) samples.shift();
       $("rps").textContent = fmtRate(sample.rps);
       $("errors").textContent = fmtRate(sample.eps);
-      $("p50").textContent = fmtMS(sample.p50);
-      $("p99").textContent = fmtMS(sample.p99);
+      // A second without requests has no quantiles: the readouts keep
+      // the last known ones (the chart shows the gap).
+      if (sample.p50 !== null) $("p50").textContent = fmtMS(sample.p50);
+      if (sample.p99 !== null) $("p99").textContent = fmtMS(sample.p99);
       draw();
     }
     $("inflight").textContent = s.in_flight.toLocaleString();
