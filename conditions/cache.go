@@ -33,6 +33,7 @@ type Cache struct {
 	done chan struct{}
 
 	closeOnce sync.Once
+	closed    atomic.Bool
 
 	mu  sync.Mutex
 	ids map[string]uint64
@@ -131,6 +132,7 @@ func (c *Cache) sweep(every time.Duration) {
 // stored. Close may be called more than once.
 func (c *Cache) Close() {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		if c.stop != nil {
 			close(c.stop)
 			<-c.done
@@ -152,34 +154,63 @@ func (c *Cache) id(src string) uint64 {
 	return id
 }
 
-func (c *Cache) lookup(h uint64, key []byte) (val, ok bool) {
+// lookup finds the entry stored under h with the key key; a found entry
+// counts as a hit, anything else as a miss.
+func (c *Cache) lookup(h uint64, key []byte) (*cacheEntry, bool) {
 	e, found := c.store.Get(h)
-	if found && e.key == string(key) && (e.expires == 0 || c.now.Load() < e.expires) {
-		if c.hits != nil {
-			c.hits.Inc()
-		}
-		return e.val, true
+	if found && e.key == string(key) && c.live(e) {
+		c.hit()
+		return e, true
 	}
 	if c.misses != nil {
 		c.misses.Inc()
 	}
-	return false, false
+	return nil, false
 }
 
-func (c *Cache) store1(h uint64, key []byte, val bool) {
+// live reports whether e may answer: it has not expired and the cache is
+// not closed.
+func (c *Cache) live(e *cacheEntry) bool {
+	return (e.expires == 0 || c.now.Load() < e.expires) && !c.closed.Load()
+}
+
+func (c *Cache) hit() {
+	if c.hits != nil {
+		c.hits.Inc()
+	}
+}
+
+// store1 stores the result val under h and key and returns the new entry.
+func (c *Cache) store1(h uint64, key []byte, val bool) *cacheEntry {
 	e := &cacheEntry{key: string(key), hash: h, val: val}
 	if c.ttl > 0 {
 		e.expires = c.now.Load() + int64(c.ttl)
 	}
 	c.store.Set(h, e, 1)
+	return e
 }
 
+// memoSlots is the size of a cached condition's own table of recent
+// entries, in front of the shared store.
+const memoSlots = 64
+
 // cachedProgram is a bool expression whose results go through a Cache.
+//
+// A hit in ristretto costs a sharded lock, a push into the admission
+// policy's buffer and more, several times what a simple condition costs.
+// So each cached condition keeps a small direct-mapped table of the entries
+// it used last (memo, indexed by the key's hash, read without a lock):
+// a request that finds its entry there never reaches ristretto. An entry is
+// immutable once built, so the table holds the same entries as the store,
+// checked the same way (whole key, expiry); it only adds at most memoSlots
+// entries per condition that the store may already have evicted, and they
+// go with the compiled condition.
 type cachedProgram struct {
 	p        *program
 	cache    *Cache
 	id       uint64
 	clientIP func(*http.Request) netip.Addr
+	memo     [memoSlots]atomic.Pointer[cacheEntry]
 }
 
 func (c *cachedProgram) match(r *http.Request) bool {
@@ -193,12 +224,17 @@ func (c *cachedProgram) match(r *http.Request) bool {
 		return c.eval(r, ip)
 	}
 	h := maphash.Bytes(keySeed, key)
-	if v, ok := c.cache.lookup(h, key); ok {
-		return v
+	slot := &c.memo[h%memoSlots]
+	if e := slot.Load(); e != nil && e.hash == h && e.key == string(key) && c.cache.live(e) {
+		c.cache.hit()
+		return e.val
 	}
-	v := c.eval(r, ip)
-	c.cache.store1(h, key, v)
-	return v
+	e, ok := c.cache.lookup(h, key)
+	if !ok {
+		e = c.cache.store1(h, key, c.eval(r, ip))
+	}
+	slot.Store(e)
+	return e.val
 }
 
 func (c *cachedProgram) eval(r *http.Request, ip netip.Addr) bool {
