@@ -6,6 +6,8 @@ import (
 	"hash/maphash"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,21 +41,50 @@ type Cache struct {
 	ids map[string]uint64
 }
 
-// cacheEntry is a stored result with the full key it was stored under.
+// cacheEntry is a stored result with the full key it was stored under:
+// the condition's id and the attribute values it read. An entry is never
+// changed once built.
 type cacheEntry struct {
-	key     string
+	attrKey
+	strs    []string // as in cachedProgram.key, copied
+	id      uint64
 	hash    uint64
 	expires int64 // coarse unix nanoseconds; 0 = never
 	val     bool
 }
 
-// maxKeyLen bounds a cache key; a request whose key would be longer (a huge
-// header the condition reads) is evaluated without the cache, so an entry
-// never holds more than this many bytes of request data.
+// attrKey is the key of a request for one condition, with the string
+// attributes it reads (kept apart, see cachedProgram.key): the values of
+// the request attributes, held as they are (no key string is built).
+type attrKey struct {
+	ip netip.Addr // remote_ip, when read
+	n  int64      // content_length, when read
+	// flags: bit 0 is set for TLS (when scheme is read); bit 1+i for a
+	// header or query entry i (headers first) that is present, so that an
+	// absent entry and an empty one differ.
+	flags uint64
+	size  int // the total length of strs
+}
+
+// is reports whether e holds the key k, strs of condition id.
+func (e *cacheEntry) is(id uint64, k *attrKey, strs []string) bool {
+	return e.id == id && e.attrKey == *k && slices.Equal(e.strs, strs)
+}
+
+// maxKeyLen bounds the request data of a cache key; a request whose key
+// would hold more (a huge header the condition reads) is evaluated without
+// the cache, so an entry never holds more than this many bytes of request
+// data.
 const maxKeyLen = 1024
 
-// inlineKeyLen is the key size built without any allocation.
-const inlineKeyLen = 256
+// inlineStrs is the number of string attributes a key holds without an
+// allocation; a condition that reads more costs one small allocation per
+// lookup.
+const inlineStrs = 8
+
+// maxKeyEntries bounds the headers and queries a cached condition reads, one
+// presence bit each in attrKey.flags.
+const maxKeyEntries = 63
 
 var keySeed = maphash.MakeSeed()
 
@@ -154,11 +185,11 @@ func (c *Cache) id(src string) uint64 {
 	return id
 }
 
-// lookup finds the entry stored under h with the key key; a found entry
-// counts as a hit, anything else as a miss.
-func (c *Cache) lookup(h uint64, key []byte) (*cacheEntry, bool) {
+// lookup finds the entry stored under h for the key k of condition id; a
+// found entry counts as a hit, anything else as a miss.
+func (c *Cache) lookup(id, h uint64, k *attrKey, strs []string) (*cacheEntry, bool) {
 	e, found := c.store.Get(h)
-	if found && e.key == string(key) && c.live(e) {
+	if found && e.is(id, k, strs) && c.live(e) {
 		c.hit()
 		return e, true
 	}
@@ -168,8 +199,6 @@ func (c *Cache) lookup(h uint64, key []byte) (*cacheEntry, bool) {
 	return nil, false
 }
 
-// live reports whether e may answer: it has not expired and the cache is
-// not closed.
 func (c *Cache) live(e *cacheEntry) bool {
 	return (e.expires == 0 || c.now.Load() < e.expires) && !c.closed.Load()
 }
@@ -180,9 +209,25 @@ func (c *Cache) hit() {
 	}
 }
 
-// store1 stores the result val under h and key and returns the new entry.
-func (c *Cache) store1(h uint64, key []byte, val bool) *cacheEntry {
-	e := &cacheEntry{key: string(key), hash: h, val: val}
+// store1 stores the result val of condition id under h and k and returns
+// the new entry, which holds a copy of the key's strings (one allocation
+// for all of them) and nothing else of the request.
+func (c *Cache) store1(id, h uint64, k *attrKey, strs []string, val bool) *cacheEntry {
+	e := &cacheEntry{attrKey: *k, id: id, hash: h, val: val}
+	if len(strs) > 0 {
+		var b strings.Builder
+		b.Grow(k.size)
+		for _, s := range strs {
+			b.WriteString(s)
+		}
+		all := b.String()
+		e.strs = make([]string, len(strs))
+		off := 0
+		for i, s := range strs {
+			e.strs[i] = all[off : off+len(s)]
+			off += len(s)
+		}
+	}
 	if c.ttl > 0 {
 		e.expires = c.now.Load() + int64(c.ttl)
 	}
@@ -214,24 +259,20 @@ type cachedProgram struct {
 }
 
 func (c *cachedProgram) match(r *http.Request) bool {
-	var arr [inlineKeyLen]byte
-	var ip netip.Addr
-	if c.p.reads.fields&fRemoteIP != 0 {
-		ip = c.clientIP(r)
+	var arr [inlineStrs]string
+	var k attrKey
+	strs, h, ok := c.key(r, arr[:0], &k)
+	if !ok {
+		return c.eval(r, k.ip)
 	}
-	key := c.appendKey(arr[:0], r, ip)
-	if len(key) > maxKeyLen {
-		return c.eval(r, ip)
-	}
-	h := maphash.Bytes(keySeed, key)
 	slot := &c.memo[h%memoSlots]
-	if e := slot.Load(); e != nil && e.hash == h && e.key == string(key) && c.cache.live(e) {
+	if e := slot.Load(); e != nil && e.hash == h && e.is(c.id, &k, strs) && c.cache.live(e) {
 		c.cache.hit()
 		return e.val
 	}
-	e, ok := c.cache.lookup(h, key)
+	e, ok := c.cache.lookup(c.id, h, &k, strs)
 	if !ok {
-		e = c.cache.store1(h, key, c.eval(r, ip))
+		e = c.cache.store1(c.id, h, &k, strs, c.eval(r, k.ip))
 	}
 	slot.Store(e)
 	return e.val
@@ -247,78 +288,80 @@ func (c *cachedProgram) eval(r *http.Request, ip netip.Addr) bool {
 	return v
 }
 
-// appendKey appends the cache key of r: the condition id, then each attribute
-// the expression reads, length-prefixed (a header or query entry also records
-// whether it is present). Distinct attribute values give distinct keys.
-func (c *cachedProgram) appendKey(b []byte, r *http.Request, ip netip.Addr) []byte {
+// key fills k with the attributes of r that the expression reads, appends
+// the string ones to strs (in the order method, path, host, proto, route,
+// then the headers, then the queries, raw, of reads) and returns them with
+// the key's hash; ok is false when the key is over maxKeyLen (k.ip is set
+// all the same). Distinct attribute values give distinct keys: each string
+// is kept whole, a header or query entry also records whether it is
+// present. The strings stay apart from k so that a caller's stack array
+// for them stays on the stack.
+func (c *cachedProgram) key(r *http.Request, strs []string, k *attrKey) (_ []string, h uint64, ok bool) {
 	rd := &c.p.reads
-	b = binary.LittleEndian.AppendUint64(b, c.id)
+	h = mix(0, c.id)
+	str := func(s string) {
+		strs = append(strs, s)
+		k.size += len(s)
+		h = mix(h, maphash.String(keySeed, s))
+	}
 	f := rd.fields
 	if f&fMethod != 0 {
-		b = appendStr(b, r.Method)
+		str(r.Method)
 	}
 	if f&fPath != 0 {
-		b = appendStr(b, urlPath(r))
+		str(urlPath(r))
 	}
 	if f&fHost != 0 {
-		b = appendStr(b, hostOnly(r.Host))
-	}
-	if f&fScheme != 0 {
-		if r.TLS != nil {
-			b = append(b, 's')
-		} else {
-			b = append(b, 'p')
-		}
-	}
-	if f&fRemoteIP != 0 {
-		b = appendIP(b, ip)
-	}
-	if f&fContentLength != 0 {
-		b = binary.LittleEndian.AppendUint64(b, uint64(r.ContentLength))
+		str(hostOnly(r.Host))
 	}
 	if f&fProto != 0 {
-		b = appendStr(b, r.Proto)
+		str(r.Proto)
 	}
 	if f&fRoute != 0 {
-		b = appendStr(b, routePattern(r))
+		str(routePattern(r))
 	}
+	bit := uint64(2)
 	for _, name := range rd.headers {
-		v, ok := firstHeader(r.Header, name)
-		b = appendPresent(b, v, ok)
+		v, found := firstHeader(r.Header, name)
+		if found {
+			k.flags |= bit
+		}
+		bit <<= 1
+		str(v)
 	}
 	if len(rd.queries) > 0 {
 		raw := rawQuery(r)
 		for _, name := range rd.queries {
-			v, ok := queryFirst(raw, name)
-			b = appendPresent(b, v, ok)
+			v, found := queryFirst(raw, name)
+			if found {
+				k.flags |= bit
+			}
+			bit <<= 1
+			str(v)
 		}
 	}
-	return b
-}
-
-func appendStr(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendPresent(b []byte, v string, ok bool) []byte {
-	if !ok {
-		return append(b, 0)
+	if f&fScheme != 0 && r.TLS != nil {
+		k.flags |= 1
 	}
-	b = append(b, 1)
-	return appendStr(b, v)
+	if f&fRemoteIP != 0 {
+		k.ip = c.clientIP(r)
+		a := k.ip.As16()
+		h = mix(h, binary.LittleEndian.Uint64(a[:8]))
+		h = mix(h, binary.LittleEndian.Uint64(a[8:])^uint64(k.ip.BitLen()))
+		if z := k.ip.Zone(); z != "" {
+			h = mix(h, maphash.String(keySeed, z))
+		}
+	}
+	if f&fContentLength != 0 {
+		k.n = r.ContentLength
+		h = mix(h, uint64(k.n))
+	}
+	h = mix(h, k.flags)
+	return strs, h, k.size <= maxKeyLen
 }
 
-func appendIP(b []byte, a netip.Addr) []byte {
-	switch {
-	case !a.IsValid():
-		return append(b, 0)
-	case a.Is4():
-		v := a.As4()
-		return append(append(b, 4), v[:]...)
-	default:
-		v := a.As16()
-		b = append(append(b, 6), v[:]...)
-		return appendStr(b, a.Zone())
-	}
+// mix folds v into the hash h (a multiply-xorshift step, as in splitmix64).
+func mix(h, v uint64) uint64 {
+	h = (h ^ v) * 0x9e3779b97f4a7c15
+	return h ^ h>>29
 }

@@ -2,7 +2,6 @@ package conditions
 
 import (
 	"fmt"
-	"hash/maphash"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -196,9 +195,12 @@ func TestCacheVerifiesKey(t *testing.T) {
 	}
 	cp := &cachedProgram{p: p, cache: cache.Cache, id: cache.id(p.src), clientIP: c.clientIP}
 	r := req{}.build(t)
-	key := cp.appendKey(nil, r, cp.clientIP(r))
-	h := maphash.Bytes(keySeed, key)
-	cache.store.Set(h, &cacheEntry{key: "not the key", hash: h, val: false}, 1)
+	var k attrKey
+	strs, h, _ := cp.key(r, nil, &k)
+	if !slices.Equal(strs, []string{"GET"}) {
+		t.Fatalf("key strings %q", strs)
+	}
+	cache.store.Set(h, &cacheEntry{attrKey: k, strs: []string{"POST"}, id: cp.id, hash: h, val: false}, 1)
 	cache.settle()
 	if !cp.match(r) {
 		t.Fatal("a colliding entry answered the lookup")
@@ -283,11 +285,11 @@ func TestCacheExpiredEntryNotUsed(t *testing.T) {
 	}
 	cp := &cachedProgram{p: p, cache: cache.Cache, id: cache.id(p.src), clientIP: remoteAddrIP}
 	r := req{}.build(t)
-	key := cp.appendKey(nil, r, cp.clientIP(r))
-	h := maphash.Bytes(keySeed, key)
+	var k attrKey
+	strs, h, _ := cp.key(r, nil, &k)
 	// An entry that expired before the coarse clock's now, with the wrong
 	// answer: it must not be used.
-	cache.store.Set(h, &cacheEntry{key: string(key), hash: h, val: false, expires: cache.now.Load() - 1}, 1)
+	cache.store.Set(h, &cacheEntry{attrKey: k, strs: strs, id: cp.id, hash: h, val: false, expires: cache.now.Load() - 1}, 1)
 	cache.settle()
 	if !cp.match(r) {
 		t.Fatal("an expired entry answered")
@@ -314,8 +316,8 @@ func TestLongKeyBypassesCache(t *testing.T) {
 	if hits, misses := cache.counts(); hits+misses != 0 {
 		t.Errorf("an over-long key was looked up: hits %d misses %d", hits, misses)
 	}
-	// A key between the inline size and the limit is cached.
-	mid := strings.Repeat("b", inlineKeyLen) + "z"
+	// A long key within the limit is cached.
+	mid := strings.Repeat("b", maxKeyLen-1) + "z"
 	r = req{header: map[string]string{"X-Big": mid}}.build(t)
 	cond.Match(r)
 	cache.settle()

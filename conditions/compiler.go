@@ -255,7 +255,7 @@ func (c *Compiler) exprMatcher(p *program) matcher {
 // Structured matchers and translated expressions are never cached: they cost
 // less than a lookup.
 func useCache(p *program) bool {
-	return !p.reads.opaque
+	return !p.reads.opaque && len(p.reads.headers)+len(p.reads.queries) <= maxKeyEntries
 }
 
 // celWords are bare words that are expressions, not condition names.
