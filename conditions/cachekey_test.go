@@ -1,9 +1,11 @@
 package conditions
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -188,4 +190,44 @@ func FuzzCacheKey(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEnvConcurrentFirstCompile: compilations that start together on a
+// process without the environment build it once and all succeed.
+func TestEnvConcurrentFirstCompile(t *testing.T) {
+	saved := celEnv
+	t.Cleanup(func() { celEnv = saved })
+	celEnv = sync.OnceValues(newEnv)
+	n0 := envBuilds.Load()
+	r := req{target: "/api/x?n=3"}.build(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	held := make([]bool, 8)
+	for i := range 8 {
+		wg.Go(func() {
+			c, err := NewCompiler(nil, Options{})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			cond, err := c.Compile("when", fmt.Sprintf(`int(request.query["n"]) > %d`, i))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			held[i] = cond.Match(r)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("compile %d: %v", i, err)
+		}
+		if want := 3 > i; held[i] != want {
+			t.Errorf("condition %d = %v, want %v", i, held[i], want)
+		}
+	}
+	if n := envBuilds.Load() - n0; n != 1 {
+		t.Errorf("environment built %d times, want 1", n)
+	}
 }
