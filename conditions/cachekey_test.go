@@ -231,3 +231,30 @@ func TestEnvConcurrentFirstCompile(t *testing.T) {
 		t.Errorf("environment built %d times, want 1", n)
 	}
 }
+
+// TestCacheClosedMisses: after Close, a condition's own table answers no
+// more than the store does.
+func TestCacheClosedMisses(t *testing.T) {
+	cache := newCountedCache(t, 100, 0)
+	c, err := newCompiler(nil, Options{Cache: cache.Cache}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cond, err := c.Compile("when", `request.method == "GET"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := req{}.build(t)
+	cond.Match(r)
+	cond.Match(r)
+	if hits, _ := cache.counts(); hits != 1 {
+		t.Fatalf("hits %d, want 1", hits)
+	}
+	cache.Close()
+	if !cond.Match(r) {
+		t.Fatal("wrong answer after Close")
+	}
+	if hits, misses := cache.counts(); hits != 1 || misses != 2 {
+		t.Errorf("after Close: hits %d misses %d, want 1 and 2", hits, misses)
+	}
+}
