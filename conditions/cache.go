@@ -86,7 +86,10 @@ const inlineStrs = 8
 // presence bit each in attrKey.flags.
 const maxKeyEntries = 63
 
-var keySeed = maphash.MakeSeed()
+var (
+	keySeed  = maphash.MakeSeed()
+	hashSeed = maphash.Comparable(keySeed, 0)
+)
 
 // NewCache builds the result cache (performance.middleware.conditions:
 // cache_size entries, ttl). A ttl of 0 keeps entries until they are evicted.
@@ -235,27 +238,27 @@ func (c *Cache) store1(id, h uint64, k *attrKey, strs []string, val bool) *cache
 	return e
 }
 
-// memoSlots is the size of a cached condition's own table of recent
-// entries, in front of the shared store.
-const memoSlots = 64
+// memoSets is the size of a cached condition's own table of recent
+// entries, in front of the shared store, in sets of two entries.
+const memoSets = 64
 
 // cachedProgram is a bool expression whose results go through a Cache.
 //
 // A hit in ristretto costs a sharded lock, a push into the admission
 // policy's buffer and more, several times what a simple condition costs.
-// So each cached condition keeps a small direct-mapped table of the entries
-// it used last (memo, indexed by the key's hash, read without a lock):
-// a request that finds its entry there never reaches ristretto. An entry is
-// immutable once built, so the table holds the same entries as the store,
-// checked the same way (whole key, expiry); it only adds at most memoSlots
-// entries per condition that the store may already have evicted, and they
-// go with the compiled condition.
+// So each cached condition keeps a small table of the entries it used last
+// (memo: memoSets sets of two, the set chosen by the key's hash, read
+// without a lock): a request that finds its entry there never reaches
+// ristretto. An entry is immutable once built, so the table holds the same
+// entries as the store, checked the same way (whole key, expiry); it only
+// keeps alive at most 2*memoSets entries per condition that the store may
+// already have evicted, and they go with the compiled condition.
 type cachedProgram struct {
 	p        *program
 	cache    *Cache
 	id       uint64
 	clientIP func(*http.Request) netip.Addr
-	memo     [memoSlots]atomic.Pointer[cacheEntry]
+	memo     [memoSets * 2]atomic.Pointer[cacheEntry]
 }
 
 func (c *cachedProgram) match(r *http.Request) bool {
@@ -265,16 +268,20 @@ func (c *cachedProgram) match(r *http.Request) bool {
 	if !ok {
 		return c.eval(r, k.ip)
 	}
-	slot := &c.memo[h%memoSlots]
-	if e := slot.Load(); e != nil && e.hash == h && e.is(c.id, &k, strs) && c.cache.live(e) {
-		c.cache.hit()
-		return e.val
+	set := c.memo[h%memoSets*2:][:2]
+	for i := range set {
+		if e := set[i].Load(); e != nil && e.hash == h && e.is(c.id, &k, strs) && c.cache.live(e) {
+			c.cache.hit()
+			return e.val
+		}
 	}
 	e, ok := c.cache.lookup(c.id, h, &k, strs)
 	if !ok {
 		e = c.cache.store1(c.id, h, &k, strs, c.eval(r, k.ip))
 	}
-	slot.Store(e)
+	// The set's newer entry becomes its older one.
+	set[1].Store(set[0].Load())
+	set[0].Store(e)
 	return e.val
 }
 
@@ -298,11 +305,11 @@ func (c *cachedProgram) eval(r *http.Request, ip netip.Addr) bool {
 // for them stays on the stack.
 func (c *cachedProgram) key(r *http.Request, strs []string, k *attrKey) (_ []string, h uint64, ok bool) {
 	rd := &c.p.reads
-	h = mix(0, c.id)
+	h = mix(hashSeed, c.id)
 	str := func(s string) {
 		strs = append(strs, s)
 		k.size += len(s)
-		h = mix(h, maphash.String(keySeed, s))
+		h = strHash(h, s)
 	}
 	f := rd.fields
 	if f&fMethod != 0 {
@@ -349,7 +356,7 @@ func (c *cachedProgram) key(r *http.Request, strs []string, k *attrKey) (_ []str
 		h = mix(h, binary.LittleEndian.Uint64(a[:8]))
 		h = mix(h, binary.LittleEndian.Uint64(a[8:])^uint64(k.ip.BitLen()))
 		if z := k.ip.Zone(); z != "" {
-			h = mix(h, maphash.String(keySeed, z))
+			h = strHash(h, z)
 		}
 	}
 	if f&fContentLength != 0 {
@@ -364,4 +371,40 @@ func (c *cachedProgram) key(r *http.Request, strs []string, k *attrKey) (_ []str
 func mix(h, v uint64) uint64 {
 	h = (h ^ v) * 0x9e3779b97f4a7c15
 	return h ^ h>>29
+}
+
+// strHash folds the string s into the hash h. A string of up to 16 bytes
+// (a method, a host, most header values) is read as two overlapping 8-byte
+// words, which cover all of it, without a call; a longer one goes through
+// maphash. The hash only spreads keys: every hit compares the whole key, so
+// a collision costs a miss, never a wrong answer.
+func strHash(h uint64, s string) uint64 {
+	n := len(s)
+	var a, b uint64
+	switch {
+	case n > 16:
+		return mix(h, maphash.String(keySeed, s))
+	case n >= 8:
+		a, b = le64(s), le64(s[n-8:])
+	case n >= 4:
+		a = le32(s) | le32(s[n-4:])<<32
+	default:
+		for i := range n {
+			a = a<<8 | uint64(s[i])
+		}
+	}
+	return mix(mix(h, a^uint64(n)<<59), b)
+}
+
+// le64 and le32 read the first bytes of s as a little-endian number (one
+// load: the compiler combines the byte reads).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
 }
