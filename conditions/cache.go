@@ -252,7 +252,9 @@ const memoSets = 64
 // ristretto. An entry is immutable once built, so the table holds the same
 // entries as the store, checked the same way (whole key, expiry); it only
 // keeps alive at most 2*memoSets entries per condition that the store may
-// already have evicted, and they go with the compiled condition.
+// already have evicted, and they go with the compiled condition. Hits in the
+// table are not seen by ristretto's admission policy; an entry it evicts
+// while the table serves it is stored again on the table's next miss.
 type cachedProgram struct {
 	p        *program
 	cache    *Cache
