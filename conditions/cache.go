@@ -6,6 +6,8 @@ import (
 	"hash/maphash"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,28 +35,61 @@ type Cache struct {
 	done chan struct{}
 
 	closeOnce sync.Once
+	closed    atomic.Bool
 
 	mu  sync.Mutex
 	ids map[string]uint64
 }
 
-// cacheEntry is a stored result with the full key it was stored under.
+// cacheEntry is a stored result with the full key it was stored under:
+// the condition's id and the attribute values it read. An entry is never
+// changed once built.
 type cacheEntry struct {
-	key     string
+	attrKey
+	strs    []string // as in cachedProgram.key, copied
+	id      uint64
 	hash    uint64
 	expires int64 // coarse unix nanoseconds; 0 = never
 	val     bool
 }
 
-// maxKeyLen bounds a cache key; a request whose key would be longer (a huge
-// header the condition reads) is evaluated without the cache, so an entry
-// never holds more than this many bytes of request data.
+// attrKey is the key of a request for one condition, with the string
+// attributes it reads (kept apart, see cachedProgram.key): the values of
+// the request attributes, held as they are (no key string is built).
+type attrKey struct {
+	ip netip.Addr // remote_ip, when read
+	n  int64      // content_length, when read
+	// flags: bit 0 is set for TLS (when scheme is read); bit 1+i for a
+	// header or query entry i (headers first) that is present, so that an
+	// absent entry and an empty one differ.
+	flags uint64
+	size  int // the total length of strs
+}
+
+// is reports whether e holds the key k, strs of condition id.
+func (e *cacheEntry) is(id uint64, k *attrKey, strs []string) bool {
+	return e.id == id && e.attrKey == *k && slices.Equal(e.strs, strs)
+}
+
+// maxKeyLen bounds the request data of a cache key; a request whose key
+// would hold more (a huge header the condition reads) is evaluated without
+// the cache, so an entry never holds more than this many bytes of request
+// data.
 const maxKeyLen = 1024
 
-// inlineKeyLen is the key size built without any allocation.
-const inlineKeyLen = 256
+// inlineStrs is the number of string attributes a key holds without an
+// allocation; a condition that reads more costs one small allocation per
+// lookup.
+const inlineStrs = 8
 
-var keySeed = maphash.MakeSeed()
+// maxKeyEntries bounds the headers and queries a cached condition reads, one
+// presence bit each in attrKey.flags.
+const maxKeyEntries = 63
+
+var (
+	keySeed  = maphash.MakeSeed()
+	hashSeed = maphash.Comparable(keySeed, 0)
+)
 
 // NewCache builds the result cache (performance.middleware.conditions:
 // cache_size entries, ttl). A ttl of 0 keeps entries until they are evicted.
@@ -131,6 +166,7 @@ func (c *Cache) sweep(every time.Duration) {
 // stored. Close may be called more than once.
 func (c *Cache) Close() {
 	c.closeOnce.Do(func() {
+		c.closed.Store(true)
 		if c.stop != nil {
 			close(c.stop)
 			<-c.done
@@ -152,53 +188,103 @@ func (c *Cache) id(src string) uint64 {
 	return id
 }
 
-func (c *Cache) lookup(h uint64, key []byte) (val, ok bool) {
+// lookup finds the entry stored under h for the key k of condition id; a
+// found entry counts as a hit, anything else as a miss.
+func (c *Cache) lookup(id, h uint64, k *attrKey, strs []string) (*cacheEntry, bool) {
 	e, found := c.store.Get(h)
-	if found && e.key == string(key) && (e.expires == 0 || c.now.Load() < e.expires) {
-		if c.hits != nil {
-			c.hits.Inc()
-		}
-		return e.val, true
+	if found && e.is(id, k, strs) && c.live(e) {
+		c.hit()
+		return e, true
 	}
 	if c.misses != nil {
 		c.misses.Inc()
 	}
-	return false, false
+	return nil, false
 }
 
-func (c *Cache) store1(h uint64, key []byte, val bool) {
-	e := &cacheEntry{key: string(key), hash: h, val: val}
+func (c *Cache) live(e *cacheEntry) bool {
+	return (e.expires == 0 || c.now.Load() < e.expires) && !c.closed.Load()
+}
+
+func (c *Cache) hit() {
+	if c.hits != nil {
+		c.hits.Inc()
+	}
+}
+
+// store1 stores the result val of condition id under h and k and returns
+// the new entry, which holds a copy of the key's strings (one allocation
+// for all of them) and nothing else of the request.
+func (c *Cache) store1(id, h uint64, k *attrKey, strs []string, val bool) *cacheEntry {
+	e := &cacheEntry{attrKey: *k, id: id, hash: h, val: val}
+	if len(strs) > 0 {
+		var b strings.Builder
+		b.Grow(k.size)
+		for _, s := range strs {
+			b.WriteString(s)
+		}
+		all := b.String()
+		e.strs = make([]string, len(strs))
+		off := 0
+		for i, s := range strs {
+			e.strs[i] = all[off : off+len(s)]
+			off += len(s)
+		}
+	}
 	if c.ttl > 0 {
 		e.expires = c.now.Load() + int64(c.ttl)
 	}
 	c.store.Set(h, e, 1)
+	return e
 }
 
+// memoSets is the size of a cached condition's own table of recent
+// entries, in front of the shared store, in sets of two entries.
+const memoSets = 64
+
 // cachedProgram is a bool expression whose results go through a Cache.
+//
+// A hit in ristretto costs a sharded lock, a push into the admission
+// policy's buffer and more, several times what a simple condition costs.
+// So each cached condition keeps a small table of the entries it used last
+// (memo: memoSets sets of two, the set chosen by the key's hash, read
+// without a lock): a request that finds its entry there never reaches
+// ristretto. An entry is immutable once built, so the table holds the same
+// entries as the store, checked the same way (whole key, expiry); it only
+// keeps alive at most 2*memoSets entries per condition that the store may
+// already have evicted, and they go with the compiled condition. Hits in the
+// table are not seen by ristretto's admission policy; an entry it evicts
+// while the table serves it is stored again on the table's next miss.
 type cachedProgram struct {
 	p        *program
 	cache    *Cache
 	id       uint64
 	clientIP func(*http.Request) netip.Addr
+	memo     [memoSets * 2]atomic.Pointer[cacheEntry]
 }
 
 func (c *cachedProgram) match(r *http.Request) bool {
-	var arr [inlineKeyLen]byte
-	var ip netip.Addr
-	if c.p.reads.fields&fRemoteIP != 0 {
-		ip = c.clientIP(r)
+	var arr [inlineStrs]string
+	var k attrKey
+	strs, h, ok := c.key(r, arr[:0], &k)
+	if !ok {
+		return c.eval(r, k.ip)
 	}
-	key := c.appendKey(arr[:0], r, ip)
-	if len(key) > maxKeyLen {
-		return c.eval(r, ip)
+	set := c.memo[h%memoSets*2:][:2]
+	for i := range set {
+		if e := set[i].Load(); e != nil && e.hash == h && e.is(c.id, &k, strs) && c.cache.live(e) {
+			c.cache.hit()
+			return e.val
+		}
 	}
-	h := maphash.Bytes(keySeed, key)
-	if v, ok := c.cache.lookup(h, key); ok {
-		return v
+	e, ok := c.cache.lookup(c.id, h, &k, strs)
+	if !ok {
+		e = c.cache.store1(c.id, h, &k, strs, c.eval(r, k.ip))
 	}
-	v := c.eval(r, ip)
-	c.cache.store1(h, key, v)
-	return v
+	// The set's newer entry becomes its older one.
+	set[1].Store(set[0].Load())
+	set[0].Store(e)
+	return e.val
 }
 
 func (c *cachedProgram) eval(r *http.Request, ip netip.Addr) bool {
@@ -211,78 +297,116 @@ func (c *cachedProgram) eval(r *http.Request, ip netip.Addr) bool {
 	return v
 }
 
-// appendKey appends the cache key of r: the condition id, then each attribute
-// the expression reads, length-prefixed (a header or query entry also records
-// whether it is present). Distinct attribute values give distinct keys.
-func (c *cachedProgram) appendKey(b []byte, r *http.Request, ip netip.Addr) []byte {
+// key fills k with the attributes of r that the expression reads, appends
+// the string ones to strs (in the order method, path, host, proto, route,
+// then the headers, then the queries, raw, of reads) and returns them with
+// the key's hash; ok is false when the key is over maxKeyLen (k.ip is set
+// all the same). Distinct attribute values give distinct keys: each string
+// is kept whole, a header or query entry also records whether it is
+// present. The strings stay apart from k so that a caller's stack array
+// for them stays on the stack.
+func (c *cachedProgram) key(r *http.Request, strs []string, k *attrKey) (_ []string, h uint64, ok bool) {
 	rd := &c.p.reads
-	b = binary.LittleEndian.AppendUint64(b, c.id)
+	h = mix(hashSeed, c.id)
+	str := func(s string) {
+		strs = append(strs, s)
+		k.size += len(s)
+		h = strHash(h, s)
+	}
 	f := rd.fields
 	if f&fMethod != 0 {
-		b = appendStr(b, r.Method)
+		str(r.Method)
 	}
 	if f&fPath != 0 {
-		b = appendStr(b, urlPath(r))
+		str(urlPath(r))
 	}
 	if f&fHost != 0 {
-		b = appendStr(b, hostOnly(r.Host))
-	}
-	if f&fScheme != 0 {
-		if r.TLS != nil {
-			b = append(b, 's')
-		} else {
-			b = append(b, 'p')
-		}
-	}
-	if f&fRemoteIP != 0 {
-		b = appendIP(b, ip)
-	}
-	if f&fContentLength != 0 {
-		b = binary.LittleEndian.AppendUint64(b, uint64(r.ContentLength))
+		str(hostOnly(r.Host))
 	}
 	if f&fProto != 0 {
-		b = appendStr(b, r.Proto)
+		str(r.Proto)
 	}
 	if f&fRoute != 0 {
-		b = appendStr(b, routePattern(r))
+		str(routePattern(r))
 	}
+	bit := uint64(2)
 	for _, name := range rd.headers {
-		v, ok := firstHeader(r.Header, name)
-		b = appendPresent(b, v, ok)
+		v, found := firstHeader(r.Header, name)
+		if found {
+			k.flags |= bit
+		}
+		bit <<= 1
+		str(v)
 	}
 	if len(rd.queries) > 0 {
 		raw := rawQuery(r)
 		for _, name := range rd.queries {
-			v, ok := queryFirst(raw, name)
-			b = appendPresent(b, v, ok)
+			v, found := queryFirst(raw, name)
+			if found {
+				k.flags |= bit
+			}
+			bit <<= 1
+			str(v)
 		}
 	}
-	return b
-}
-
-func appendStr(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendPresent(b []byte, v string, ok bool) []byte {
-	if !ok {
-		return append(b, 0)
+	if f&fScheme != 0 && r.TLS != nil {
+		k.flags |= 1
 	}
-	b = append(b, 1)
-	return appendStr(b, v)
+	if f&fRemoteIP != 0 {
+		k.ip = c.clientIP(r)
+		a := k.ip.As16()
+		h = mix(h, binary.LittleEndian.Uint64(a[:8]))
+		h = mix(h, binary.LittleEndian.Uint64(a[8:])^uint64(k.ip.BitLen()))
+		if z := k.ip.Zone(); z != "" {
+			h = strHash(h, z)
+		}
+	}
+	if f&fContentLength != 0 {
+		k.n = r.ContentLength
+		h = mix(h, uint64(k.n))
+	}
+	h = mix(h, k.flags)
+	return strs, h, k.size <= maxKeyLen
 }
 
-func appendIP(b []byte, a netip.Addr) []byte {
+// mix folds v into the hash h (a multiply-xorshift step, as in splitmix64).
+func mix(h, v uint64) uint64 {
+	h = (h ^ v) * 0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
+// strHash folds the string s into the hash h. A string of up to 16 bytes
+// (a method, a host, most header values) is read as two overlapping 8-byte
+// words, which cover all of it, without a call; a longer one goes through
+// maphash. The hash only spreads keys: every hit compares the whole key, so
+// a collision costs a miss, never a wrong answer.
+func strHash(h uint64, s string) uint64 {
+	n := len(s)
+	var a, b uint64
 	switch {
-	case !a.IsValid():
-		return append(b, 0)
-	case a.Is4():
-		v := a.As4()
-		return append(append(b, 4), v[:]...)
+	case n > 16:
+		return mix(h, maphash.String(keySeed, s))
+	case n >= 8:
+		a, b = le64(s), le64(s[n-8:])
+	case n >= 4:
+		a = le32(s) | le32(s[n-4:])<<32
 	default:
-		v := a.As16()
-		b = append(append(b, 6), v[:]...)
-		return appendStr(b, a.Zone())
+		for i := range n {
+			a = a<<8 | uint64(s[i])
+		}
 	}
+	return mix(mix(h, a^uint64(n)<<59), b)
+}
+
+// le64 and le32 read the first bytes of s as a little-endian number (one
+// load: the compiler combines the byte reads).
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
 }

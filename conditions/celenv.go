@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/ast"
@@ -215,7 +216,14 @@ const (
 	costLimit = 10_000
 )
 
-var celEnv = sync.OnceValues(func() (*cel.Env, error) {
+// celEnv is the one CEL environment, built on the first expression that is
+// compiled: a configuration without expressions never builds it (the
+// environment and its function tables weigh a few hundred KiB). Concurrent
+// first compilations wait for one build.
+var celEnv = sync.OnceValues(newEnv)
+
+func newEnv() (*cel.Env, error) {
+	envBuilds.Add(1)
 	p, err := newProvider()
 	if err != nil {
 		return nil, err
@@ -236,7 +244,11 @@ var celEnv = sync.OnceValues(func() (*cel.Env, error) {
 			cel.ReceiverMacro("exists", 1, expandExists),
 		),
 	)
-})
+}
+
+// envBuilds counts the builds of the CEL environment (at most one), for the
+// tests that hold it lazy.
+var envBuilds atomic.Int32
 
 // expandPathMatch rewrites path_match(glob) into path_match(request.path, glob).
 func expandPathMatch(eh cel.MacroExprFactory, _ ast.Expr, args []ast.Expr) (ast.Expr, *cel.Error) {

@@ -217,6 +217,10 @@ func (c *Compiler) compileString(key, s string, chain []string) (*Condition, err
 		}
 		return &Condition{src: name, match: named.match}, nil
 	}
+	if name == "true" || name == "false" {
+		// The constants need no expression environment.
+		return &Condition{src: s, match: constant(name == "true").match}, nil
+	}
 	if isName(name) && !celWords[name] {
 		return nil, &Error{Key: key, Column: col, Msg: "unknown condition " + quote(name) + ": not defined under conditions, and not an expression"}
 	}
@@ -255,7 +259,7 @@ func (c *Compiler) exprMatcher(p *program) matcher {
 // Structured matchers and translated expressions are never cached: they cost
 // less than a lookup.
 func useCache(p *program) bool {
-	return !p.reads.opaque
+	return !p.reads.opaque && len(p.reads.headers)+len(p.reads.queries) <= maxKeyEntries
 }
 
 // celWords are bare words that are expressions, not condition names.

@@ -59,12 +59,19 @@
 //
 // The [Cache] (ristretto) stores the results of interpreted expressions,
 // keyed by the condition and the exact values of the request attributes it
-// reads, which the checked expression tells at compile time; a stored entry
-// keeps its whole key and is compared on every hit, so a cached answer always
-// equals a fresh one. A lookup costs more than a structured matcher or a
-// translated expression and less than an interpreted one, so only
-// interpreted expressions whose reads are known are cached. See
-// docs/conditions.md for the figures.
+// reads, which the checked expression tells at compile time; the values are
+// hashed and compared where they lie in the request, with no key string
+// built. A stored entry keeps its whole key and is compared on every hit, so
+// a cached answer always equals a fresh one. Each cached condition also keeps
+// the entries it used last in a small lock-free table of its own, in front of
+// ristretto. A lookup costs more than a structured matcher or a translated
+// expression and less than an interpreted one, so only interpreted
+// expressions whose reads are known are cached. See docs/conditions.md for
+// the figures.
+//
+// The CEL environment is built on the first expression compiled: a
+// configuration whose conditions are all structured, named or constant never
+// builds it.
 //
 // # Chains
 //
