@@ -222,6 +222,16 @@ func (b *builder) instrument(route string, next http.Handler) http.Handler {
 	return &instrumented{rm: b.h.metrics.route(route), next: next, objs: b.h.pools.objects, alog: b.snap.alog, tr: b.snap.tracer}
 }
 
+// instrumentFast records the metrics of a fast path's handler. A handler
+// that reports its status (health, respond) is served without wrapping the
+// ResponseWriter when neither the access log nor tracing needs the wrapper.
+func (b *builder) instrumentFast(route string, next http.Handler) http.Handler {
+	if ss, ok := next.(handlers.StatusServer); ok && b.snap.alog == nil && b.snap.tracer == nil {
+		return &direct{rm: b.h.metrics.route(route), h: ss}
+	}
+	return b.instrument(route, next)
+}
+
 // routingCacheNotice is logged when a configuration asks for the
 // route-match cache: measured against chi's radix tree the cache does not
 // win, so the host routes with the tree alone (docs/performance.md has the

@@ -19,7 +19,7 @@ func (b *builder) fastPaths() fastPaths {
 	h, s, cfg := b.h, b.snap, b.cfg
 	f := fastPaths{exact: map[string]http.Handler{}}
 	health := healthHandler(s.Version)
-	f.addExact("/health", b.instrument("/health", health))
+	f.addExact("/health", b.instrumentFast("/health", health))
 	f.addExact("/metrics", b.instrument("/metrics", promhttp.HandlerFor(h.metrics.reg, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorLog:          server.ErrorLog(h.log),
@@ -56,7 +56,7 @@ func (b *builder) fastPaths() fastPaths {
 			if final == nil { // the route failed to build: the load fails
 				continue
 			}
-			ep := b.instrument(rt.Path, final)
+			ep := b.instrumentFast(rt.Path, final)
 			_ = safeRoute(func() {
 				if ms := routeMethods(rt.Methods); len(ms) > 0 {
 					for _, m := range ms {
@@ -108,17 +108,27 @@ func staticRest(st http.Handler) http.Handler {
 	return mux
 }
 
-func healthHandler(version string) http.Handler {
-	body := []byte(`{"status":"ok","config_version":"` + version + `"}` + "\n")
-	ctype := []string{"application/json"}
-	nocache := []string{"no-store"}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd["Content-Type"] = ctype
-		hd["Cache-Control"] = nocache
-		if r.Method == http.MethodHead {
-			return
-		}
-		_, _ = w.Write(body)
-	})
+// healthHandler answers /health. It reports the status it wrote, so that
+// the host need not wrap the ResponseWriter to learn it.
+func healthHandler(version string) handlers.StatusServer {
+	return &health{body: []byte(`{"status":"ok","config_version":"` + version + `"}` + "\n")}
+}
+
+type health struct{ body []byte }
+
+var (
+	healthType    = []string{"application/json"}
+	healthNoStore = []string{"no-store"}
+)
+
+func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.ServeHTTPStatus(w, r) }
+
+func (h *health) ServeHTTPStatus(w http.ResponseWriter, r *http.Request) int {
+	hd := w.Header()
+	hd["Content-Type"] = healthType
+	hd["Cache-Control"] = healthNoStore
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(h.body)
+	}
+	return http.StatusOK
 }
