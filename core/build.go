@@ -93,7 +93,7 @@ func build(h *Host, l *config.Loaded, cur *Snapshot) (s *Snapshot, err error) {
 	cs := cfg.Performance.Middleware.Conditions
 	if cur != nil && cur.condCache != nil && cur.Loaded.Config.Performance.Middleware.Conditions == cs {
 		s.condCache = cur.condCache // ownership moves at the swap (see Host.commit)
-	} else if cs.CacheSize > 0 {
+	} else if cs.CacheSize > 0 && usesConditions(cfg) {
 		cache, cerr := conditions.NewCache(cs.CacheSize, cs.TTL, h.metrics.condHits, h.metrics.condMiss)
 		if cerr != nil {
 			return s, keyed("performance.middleware.conditions", cerr)
@@ -215,6 +215,29 @@ func joined(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// usesConditions reports whether a configuration may evaluate a
+// condition: it names some, a link has a `when:`, or it has plugins (which
+// may compile their own). Without, no condition result cache is made: the
+// cache and its goroutines cost half a megabyte for nothing.
+func usesConditions(cfg *config.Config) bool {
+	if len(cfg.Conditions) > 0 || len(cfg.Plugins) > 0 {
+		return true
+	}
+	for _, l := range cfg.Middleware {
+		if l.When != nil {
+			return true
+		}
+	}
+	for _, rt := range cfg.Routes {
+		for _, l := range rt.Middleware {
+			if l.When != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // instrument records the metrics of route around next.

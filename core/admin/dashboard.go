@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	yaml "go.yaml.in/yaml/v3"
@@ -39,9 +40,13 @@ import (
 //go:embed dashboard
 var dashboardFS embed.FS
 
-var pageTemplate = template.Must(template.New("page.html").Funcs(template.FuncMap{
-	"join": strings.Join,
-}).ParseFS(dashboardFS, "dashboard/page.html"))
+// pageTemplate is parsed on the first dashboard request, not at start:
+// a server whose dashboard nobody opens does not pay for it.
+var pageTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("page.html").Funcs(template.FuncMap{
+		"join": strings.Join,
+	}).ParseFS(dashboardFS, "dashboard/page.html"))
+})
 
 // dashboardCSP allows only the page's own script, style sheet and API.
 const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
@@ -50,7 +55,7 @@ const dashboardCSP = "default-src 'none'; script-src 'self'; style-src 'self'; c
 // serveDashboard renders the page.
 func (a *api) serveDashboard(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, a.dashboardData()); err != nil {
+	if err := pageTemplate().Execute(&buf, a.dashboardData()); err != nil {
 		handlers.JSONError(w, http.StatusInternalServerError, "internal server error")
 		return
 	}
