@@ -98,3 +98,25 @@ performance:
 		})
 	}
 }
+
+// TestConditionCacheOnlyWhenUsed: a configuration that can evaluate no
+// condition gets no condition result cache.
+func TestConditionCacheOnlyWhenUsed(t *testing.T) {
+	route := "routes:\n  - path: /x\n    handler: {respond: {body: x}}\n"
+	for _, tt := range []struct {
+		name, yaml string
+		want       bool
+	}{
+		{"hello", route, false},
+		{"named condition", "conditions:\n  get: {method: [GET]}\n" + route, true},
+		{"plugin", "plugins:\n  z: {type: compression}\n" + route, true},
+		{"route when", "plugins:\n  z: {type: compression}\nroutes:\n  - path: /x\n    middleware: [{use: z, when: 'request.method == \"GET\"'}]\n    handler: {respond: {body: x}}\n", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHost(t, tt.yaml)
+			if got := h.Snapshot().condCache != nil; got != tt.want {
+				t.Errorf("condition cache made: %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
