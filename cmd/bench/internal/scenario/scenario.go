@@ -77,10 +77,10 @@ const (
 	Cached = "cached"
 	// CachedGzip is the gzip-encoded cache hit (acceptance 4).
 	CachedGzip = "cachedgzip"
-	DB     = "db"
-	Full   = "full"
-	Proxy  = "proxy"
-	Reload = "reload"
+	DB         = "db"
+	Full       = "full"
+	Proxy      = "proxy"
+	Reload     = "reload"
 )
 
 // RouteCount is the number of routes of the routed scenario.
