@@ -481,7 +481,7 @@ func (c *Cache) fromRedis(ctx context.Context, key string, now time.Time) *slot 
 		if d.rec.urlKey != key || c.purged(d.rec.urlKey, time.Time{}) {
 			return nil
 		}
-		s = &slot{key: key, rec: d.rec, expires: now.Add(c.cfg.TTL), cost: recordCost(d.rec)}
+		s = &slot{key: key, rec: d.rec.withPrefix(), expires: now.Add(c.cfg.TTL), cost: recordCost(d.rec)}
 	default:
 		return nil
 	}
@@ -490,7 +490,7 @@ func (c *Cache) fromRedis(ctx context.Context, key string, now time.Time) *slot 
 }
 
 func recordCost(rec *varyRecord) int64 {
-	n := allocSize(len(rec.urlKey)) + allocSize(len(rec.fields)*16) + entryOverhead
+	n := allocSize(len(rec.urlKey)) + allocSize(len(rec.prefix)) + allocSize(len(rec.fields)*16) + entryOverhead
 	for _, f := range rec.fields {
 		n += allocSize(len(f))
 	}

@@ -62,6 +62,22 @@ type varyRecord struct {
 	path   string
 	fields []string // canonical, sorted, without duplicates
 	nonce  uint64   // in every variant key: replacing the record orphans old variants
+	// prefix is what every variant key starts with (urlKey, NUL, 'v',
+	// nonce in hex), computed once by withPrefix; empty: computed per key.
+	prefix string
+}
+
+// withPrefix sets rec's variant key prefix from its urlKey and nonce, and
+// returns rec. It is called before rec is shared.
+func (rec *varyRecord) withPrefix() *varyRecord {
+	rec.prefix = string(rec.appendPrefix(make([]byte, 0, len(rec.urlKey)+18)))
+	return rec
+}
+
+func (rec *varyRecord) appendPrefix(b []byte) []byte {
+	b = append(b, rec.urlKey...)
+	b = append(b, 0, 'v')
+	return strconv.AppendUint(b, rec.nonce, 16)
 }
 
 // slot is what the memory tier stores: an entry or a Vary record, with what
@@ -440,16 +456,30 @@ func appendNormalizedList(b []byte, v string) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, strings.Trim(part, " \t")...)
+		b = append(b, trimSpaceTab(part)...)
 	}
 	return b
 }
 
+// trimSpaceTab removes spaces and tabs at both ends of s (strings.Trim
+// builds its cut set on every call).
+func trimSpaceTab(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // appendVariantKey appends the key of the variant of rec that r selects.
 func appendVariantKey(b []byte, rec *varyRecord, r *http.Request) []byte {
-	b = append(b, rec.urlKey...)
-	b = append(b, 0, 'v')
-	b = strconv.AppendUint(b, rec.nonce, 16)
+	if rec.prefix != "" {
+		b = append(b, rec.prefix...)
+	} else {
+		b = rec.appendPrefix(b)
+	}
 	return appendVaryValues(b, r, rec.fields)
 }
 
