@@ -65,6 +65,47 @@ type varyRecord struct {
 	// prefix is what every variant key starts with (urlKey, NUL, 'v',
 	// nonce in hex), computed once by withPrefix; empty: computed per key.
 	prefix string
+	// variants remembers the variant slots found through this record, so
+	// that a hit on a variant is one lookup of the memory tier, not two. A
+	// slot that left the tier (exited) or expired is never served from it.
+	variants atomic.Pointer[[]*slot]
+}
+
+// maxMemoVariants bounds the variants a record remembers.
+const maxMemoVariants = 8
+
+// variant returns the remembered live slot whose Vary values are vals.
+func (rec *varyRecord) variant(vals []byte, now time.Time) *slot {
+	vs := rec.variants.Load()
+	if vs == nil {
+		return nil
+	}
+	for _, s := range *vs {
+		if s.e.varyKey == string(vals) && !s.exited.Load() && now.Before(s.expires) {
+			return s
+		}
+	}
+	return nil
+}
+
+// remember adds s (a variant of rec) to the record's variants, in place of
+// any with the same Vary values and of those that left the tier.
+func (rec *varyRecord) remember(s *slot) {
+	for {
+		old := rec.variants.Load()
+		next := make([]*slot, 0, maxMemoVariants)
+		next = append(next, s)
+		if old != nil {
+			for _, o := range *old {
+				if len(next) < maxMemoVariants && o != s && o.e.varyKey != s.e.varyKey && !o.exited.Load() {
+					next = append(next, o)
+				}
+			}
+		}
+		if rec.variants.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // withPrefix sets rec's variant key prefix from its urlKey and nonce, and
