@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -447,6 +448,11 @@ func (c *Cache) lookup(r *http.Request, kb []byte, now time.Time) (s *slot, rec 
 		return s, nil, "", kb
 	}
 	rec = s.rec
+	// The request's Vary values, after the URL key in the same buffer.
+	vals := appendVaryValues(kb[len(kb):], r, rec.fields)
+	if v := rec.variant(vals, now); v != nil && rand.Uint32()%memoTouchEvery != 0 {
+		return v, rec, "", appendVariantKey(kb[:0], rec, r)
+	}
 	kb = appendVariantKey(kb[:0], rec, r)
 	v := c.mem.get(kb, now)
 	if v == nil && c.redis != nil {
@@ -455,8 +461,14 @@ func (c *Cache) lookup(r *http.Request, kb []byte, now time.Time) (s *slot, rec 
 	if v == nil || v.e == nil {
 		return nil, rec, "vary-miss", kb
 	}
+	rec.remember(v)
 	return v, rec, "", kb
 }
+
+// memoTouchEvery: one variant hit in this many goes through the memory tier
+// even when the record remembers the variant, so that the tier's admission
+// policy still sees how often the variant is used.
+const memoTouchEvery = 8
 
 // fromRedis reads key from the shared tier and keeps a copy in memory.
 func (c *Cache) fromRedis(ctx context.Context, key string, now time.Time) *slot {
@@ -481,7 +493,7 @@ func (c *Cache) fromRedis(ctx context.Context, key string, now time.Time) *slot 
 		if d.rec.urlKey != key || c.purged(d.rec.urlKey, time.Time{}) {
 			return nil
 		}
-		s = &slot{key: key, rec: d.rec, expires: now.Add(c.cfg.TTL), cost: recordCost(d.rec)}
+		s = &slot{key: key, rec: d.rec.withPrefix(), expires: now.Add(c.cfg.TTL), cost: recordCost(d.rec)}
 	default:
 		return nil
 	}
@@ -490,7 +502,7 @@ func (c *Cache) fromRedis(ctx context.Context, key string, now time.Time) *slot 
 }
 
 func recordCost(rec *varyRecord) int64 {
-	n := allocSize(len(rec.urlKey)) + allocSize(len(rec.fields)*16) + entryOverhead
+	n := allocSize(len(rec.urlKey)) + allocSize(len(rec.prefix)) + allocSize(len(rec.fields)*16) + entryOverhead
 	for _, f := range rec.fields {
 		n += allocSize(len(f))
 	}

@@ -62,6 +62,63 @@ type varyRecord struct {
 	path   string
 	fields []string // canonical, sorted, without duplicates
 	nonce  uint64   // in every variant key: replacing the record orphans old variants
+	// prefix is what every variant key starts with (urlKey, NUL, 'v',
+	// nonce in hex), computed once by withPrefix; empty: computed per key.
+	prefix string
+	// variants remembers the variant slots found through this record, so
+	// that a hit on a variant is one lookup of the memory tier, not two. A
+	// slot that left the tier (exited) or expired is never served from it.
+	variants atomic.Pointer[[]*slot]
+}
+
+// maxMemoVariants bounds the variants a record remembers.
+const maxMemoVariants = 8
+
+// variant returns the remembered live slot whose Vary values are vals.
+func (rec *varyRecord) variant(vals []byte, now time.Time) *slot {
+	vs := rec.variants.Load()
+	if vs == nil {
+		return nil
+	}
+	for _, s := range *vs {
+		if s.e.varyKey == string(vals) && !s.exited.Load() && now.Before(s.expires) {
+			return s
+		}
+	}
+	return nil
+}
+
+// remember adds s (a variant of rec) to the record's variants, in place of
+// any with the same Vary values and of those that left the tier.
+func (rec *varyRecord) remember(s *slot) {
+	for {
+		old := rec.variants.Load()
+		next := make([]*slot, 0, maxMemoVariants)
+		next = append(next, s)
+		if old != nil {
+			for _, o := range *old {
+				if len(next) < maxMemoVariants && o != s && o.e.varyKey != s.e.varyKey && !o.exited.Load() {
+					next = append(next, o)
+				}
+			}
+		}
+		if rec.variants.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// withPrefix sets rec's variant key prefix from its urlKey and nonce, and
+// returns rec. It is called before rec is shared.
+func (rec *varyRecord) withPrefix() *varyRecord {
+	rec.prefix = string(rec.appendPrefix(make([]byte, 0, len(rec.urlKey)+18)))
+	return rec
+}
+
+func (rec *varyRecord) appendPrefix(b []byte) []byte {
+	b = append(b, rec.urlKey...)
+	b = append(b, 0, 'v')
+	return strconv.AppendUint(b, rec.nonce, 16)
 }
 
 // slot is what the memory tier stores: an entry or a Vary record, with what
@@ -440,16 +497,30 @@ func appendNormalizedList(b []byte, v string) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = append(b, strings.Trim(part, " \t")...)
+		b = append(b, trimSpaceTab(part)...)
 	}
 	return b
 }
 
+// trimSpaceTab removes spaces and tabs at both ends of s (strings.Trim
+// builds its cut set on every call).
+func trimSpaceTab(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 // appendVariantKey appends the key of the variant of rec that r selects.
 func appendVariantKey(b []byte, rec *varyRecord, r *http.Request) []byte {
-	b = append(b, rec.urlKey...)
-	b = append(b, 0, 'v')
-	b = strconv.AppendUint(b, rec.nonce, 16)
+	if rec.prefix != "" {
+		b = append(b, rec.prefix...)
+	} else {
+		b = rec.appendPrefix(b)
+	}
 	return appendVaryValues(b, r, rec.fields)
 }
 

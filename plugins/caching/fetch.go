@@ -405,7 +405,7 @@ func (x *exchange) storable(code int, h http.Header) *entry {
 	if len(vary) > 0 {
 		rec := x.rec
 		if rec == nil || !slices.Equal(rec.fields, vary) {
-			rec = &varyRecord{urlKey: x.urlKey, path: e.path, fields: vary, nonce: rand.Uint64()}
+			rec = (&varyRecord{urlKey: x.urlKey, path: e.path, fields: vary, nonce: rand.Uint64()}).withPrefix()
 		}
 		x.rec = rec
 		kb := make([]byte, 0, len(x.urlKey)+64)

@@ -29,7 +29,7 @@ func TestPurgeWhileRedisStalls(t *testing.T) {
 	if r := get(t, a, "GET", "/p", hdr); r.header.Get("Cache-Status") != "switchyard; fwd=uri-miss; stored" {
 		t.Fatalf("first GET: Cache-Status %q", r.header.Get("Cache-Status"))
 	}
-	rc := e.cache.redis.client
+	rc := e.cache.redis.client()
 	inRedis := func() int64 {
 		n, err := rc.Exists(context.Background(), prefix+"GET http://shop.example/p").Result()
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 // timeout per backoff period; errors are counted and logged once per outage.
 // A failure never reaches the client: the memory tier and the upstream serve.
 type redisTier struct {
-	client    *redis.Client
+	lazy      lazyClient
 	prefix    string
 	timeout   time.Duration
 	errs      prometheus.Counter
@@ -38,7 +39,7 @@ func newRedisTier(cfg RedisConfig, name string, errs prometheus.Counter, logger 
 	if prefix == "" {
 		prefix = DefaultRedisPrefix + name + ":"
 	}
-	client := redis.NewClient(&redis.Options{
+	opts := &redis.Options{
 		Addr:                  cfg.Addr,
 		Password:              cfg.Password,
 		DB:                    cfg.DB,
@@ -54,8 +55,8 @@ func newRedisTier(cfg RedisConfig, name string, errs prometheus.Counter, logger 
 		MaintNotificationsConfig: &maintnotifications.Config{
 			Mode: maintnotifications.ModeDisabled,
 		},
-	})
-	return &redisTier{client: client, prefix: prefix, timeout: cfg.Timeout, errs: errs, logger: logger, now: now}
+	}
+	return &redisTier{lazy: lazyClient{opts: opts}, prefix: prefix, timeout: cfg.Timeout, errs: errs, logger: logger, now: now}
 }
 
 func (t *redisTier) available() bool { return t.now().UnixNano() >= t.downUntil.Load() }
@@ -82,7 +83,7 @@ func (t *redisTier) get(ctx context.Context, key string) (decoded, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
 	defer cancel()
-	b, err := t.client.Get(ctx, t.prefix+key).Bytes()
+	b, err := t.client().Get(ctx, t.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
 		t.succeed()
 		return decoded{}, false
@@ -114,7 +115,7 @@ func (t *redisTier) set(ctx context.Context, items ...redisItem) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
 	defer cancel()
-	_, err := t.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := t.client().Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, it := range items {
 			// Redis expiry has millisecond resolution; round up so that
 			// the value never goes before the memory tier would drop it.
@@ -140,7 +141,7 @@ func (t *redisTier) del(ctx context.Context, keys ...string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), t.timeout)
 	defer cancel()
-	n, err := t.client.Del(ctx, full...).Result()
+	n, err := t.client().Del(ctx, full...).Result()
 	if err != nil {
 		t.fail("del", err)
 		return 0
@@ -163,7 +164,7 @@ func (t *redisTier) purge(ctx context.Context, match func(urlKey string) bool) (
 	seen := map[string]bool{}
 	var out []string
 	for {
-		keys, next, err := t.client.Scan(ctx, cursor, pattern, 1000).Result()
+		keys, next, err := t.client().Scan(ctx, cursor, pattern, 1000).Result()
 		if err != nil {
 			t.fail("scan", err)
 			return out, err
@@ -181,7 +182,7 @@ func (t *redisTier) purge(ctx context.Context, match func(urlKey string) bool) (
 			}
 		}
 		if len(del) > 0 {
-			if err := t.client.Del(ctx, del...).Err(); err != nil {
+			if err := t.client().Del(ctx, del...).Err(); err != nil {
 				t.fail("del", err)
 				return out, err
 			}
@@ -211,4 +212,35 @@ func globEscape(s string) string {
 	return b.String()
 }
 
-func (t *redisTier) close() error { return t.client.Close() }
+func (t *redisTier) close() error { return t.lazy.close() }
+
+// client is the tier's Redis client, created on first use.
+func (t *redisTier) client() *redis.Client { return t.lazy.get() }
+
+// lazyClient creates its Redis client (and its connection pool) on first
+// use: a tier that is configured but never reached costs nothing.
+type lazyClient struct {
+	opts *redis.Options
+	once sync.Once
+	c    *redis.Client
+}
+
+func (l *lazyClient) get() *redis.Client {
+	l.once.Do(func() { l.c = redis.NewClient(l.opts) })
+	return l.c
+}
+
+// close closes the client if it was created. A use after close gets a closed
+// client (redis.ErrClosed), as it would had it been created before.
+func (l *lazyClient) close() error {
+	created := true
+	l.once.Do(func() {
+		created = false
+		l.c = redis.NewClient(l.opts)
+		_ = l.c.Close()
+	})
+	if !created {
+		return nil
+	}
+	return l.c.Close()
+}

@@ -37,7 +37,9 @@ var defaultContentTypes = []string{
 // `plugins.NAME` next to `type: compression`.
 type Config struct {
 	// Level is the compression level on gzip's scale, 1 (fastest) to 9
-	// (smallest). gzip uses it as is; zstd maps 1-3 to its fastest level,
+	// (smallest). gzip uses it as is but for 4 and 5 (encoded at
+	// klauspost's 5 and 6, for the standard library's ratio: see
+	// gzipLevels); zstd maps 1-3 to its fastest level,
 	// 4-6 to its default, 7-8 to better and 9 to best; br uses quality
 	// 1,2,3,4,4,5,6,7,8 for 1..9. Default:
 	// performance.response.compression.level (6).

@@ -72,6 +72,13 @@ var (
 		9: zstd.SpeedBestCompression,
 	}
 	brotliQualities = [10]int{1: 1, 2: 2, 3: 3, 4: 4, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8}
+	// gzipLevels maps `level` onto klauspost/compress's gzip levels so that
+	// a level compresses as well as compress/gzip's (the standard library,
+	// what most Go middleware uses) within 2%, at a third of its CPU or
+	// less: klauspost's own level 5 is 3.7% larger than the standard
+	// library's on a 4 KB JSON document, its level 6 1.6% larger
+	// (BenchmarkGzipCodecs). Levels outside 4-5 are used as they are.
+	gzipLevels = [10]int{1: 1, 2: 2, 3: 3, 4: 5, 5: 6, 6: 6, 7: 7, 8: 8, 9: 9}
 )
 
 // encoder is what every codec's writer provides; Reset starts a new stream
@@ -96,7 +103,7 @@ func newEncoder(e encoding, level int) encoder {
 	var enc encoder
 	switch e {
 	case encGzip:
-		w, err := gzip.NewWriterLevel(io.Discard, level)
+		w, err := gzip.NewWriterLevel(io.Discard, gzipLevels[level])
 		if err != nil {
 			panic(fmt.Sprintf("compression: gzip level %d: %v", level, err))
 		}

@@ -32,6 +32,11 @@ const (
 // the host's CPU worker pool, when it has one.
 const workerMinBytes = 1 << 20
 
+// bufferBodyMax is the body (before encoding) up to which an encoded
+// response is held back so as to go out in one write with a Content-Length;
+// past it the response streams.
+const bufferBodyMax = 64 << 10
+
 // sniffLen is how many bytes net/http's content sniffing looks at.
 const sniffLen = 512
 
@@ -52,6 +57,11 @@ type responseWriter struct {
 	hold *bytes.Buffer // body held while pending
 	zw   encoder       // encoder while encoding (nil for HEAD)
 	out  countingWriter
+	// zbuf holds the encoded body, and the status line and header wait,
+	// until the handler returns (then the response goes out in one write
+	// with its Content-Length), flushes, or writes more than bufferBodyMax
+	// (then it streams). nil once streaming.
+	zbuf *bytes.Buffer
 	in   int64    // uncompressed bytes into the encoder
 	inm  []string // If-None-Match as the client sent it (with suffixes)
 }
@@ -82,6 +92,8 @@ func (w *responseWriter) WriteHeader(code int) {
 	switch {
 	case w.state == stateHijacked:
 		return
+	case w.zbuf != nil:
+		return // superfluous: the status is decided and waits with the body
 	case w.state != statePending:
 		w.rw.WriteHeader(code) // net/http reports the superfluous call
 		return
@@ -225,9 +237,12 @@ func (w *responseWriter) startEncoding() {
 	}
 	w.state = stateEncoding
 	w.count(w.enc)
-	w.rw.WriteHeader(w.status)
-	if !w.head {
-		w.out = countingWriter{w: w.rw}
+	if w.head {
+		w.rw.WriteHeader(w.status)
+	} else {
+		// The status and header wait for the encoded body: see zbuf.
+		w.zbuf = w.c.getBuffer()
+		w.out = countingWriter{w: w.zbuf}
 		w.zw = w.c.encoders.get(w.enc, &w.out)
 		if held := w.heldBytes(); len(held) > 0 {
 			n, _ := w.zw.Write(held) // an error shows again on the handler's next write
@@ -273,6 +288,11 @@ func (w *responseWriter) encode(p []byte) (int, error) {
 	if w.zw == nil { // HEAD: the headers are what matters
 		return len(p), nil
 	}
+	if w.zbuf != nil && w.in+int64(len(p)) > bufferBodyMax {
+		if err := w.startStreaming(); err != nil {
+			return 0, err
+		}
+	}
 	if w.c.workers != nil && len(p) >= workerMinBytes {
 		var n int
 		var err error
@@ -290,6 +310,38 @@ func (w *responseWriter) encode(p []byte) (int, error) {
 	n, err := w.zw.Write(p)
 	w.in += int64(n)
 	return n, err
+}
+
+// startStreaming sends the status, the header and the encoded body held so
+// far, and points the encoder's output at the client.
+func (w *responseWriter) startStreaming() error {
+	zb := w.zbuf
+	if zb == nil {
+		return nil
+	}
+	w.zbuf = nil
+	w.out.w = w.rw
+	w.rw.WriteHeader(w.status)
+	var err error
+	if zb.Len() > 0 {
+		_, err = w.rw.Write(zb.Bytes())
+	}
+	w.c.putBuffer(zb)
+	return err
+}
+
+// sendBuffered sends a response whose encoded body is complete in zbuf: its
+// Content-Length, the status and header, and the body in one write.
+func (w *responseWriter) sendBuffered() {
+	zb := w.zbuf
+	w.zbuf = nil
+	var d [20]byte
+	w.rw.Header()["Content-Length"] = []string{string(strconv.AppendInt(d[:0], int64(zb.Len()), 10))}
+	w.rw.WriteHeader(w.status)
+	if zb.Len() > 0 {
+		_, _ = w.rw.Write(zb.Bytes()) // a failed write to a gone client has nowhere to go
+	}
+	w.c.putBuffer(zb)
 }
 
 // ReadFrom copies src through Write with a pooled buffer, or hands it to the
@@ -343,6 +395,9 @@ func (w *responseWriter) FlushError() error {
 			return err
 		}
 	}
+	if err := w.startStreaming(); err != nil {
+		return err
+	}
 	return http.NewResponseController(w.rw).Flush()
 }
 
@@ -361,6 +416,7 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.zw = nil
 	}
 	w.releaseHold()
+	w.releaseEncoded()
 	w.count(encIdentity)
 	w.state = stateHijacked
 	return conn, brw, nil
@@ -380,6 +436,9 @@ func (w *responseWriter) finish() {
 		_ = w.zw.Close() // a failed write to a gone client has nowhere to go
 		w.c.encoders.put(w.enc, w.zw)
 		w.zw = nil
+		if w.zbuf != nil {
+			w.sendBuffered()
+		}
 		w.c.addBytes(w.in, w.out.n)
 	}
 }
@@ -392,6 +451,7 @@ func (w *responseWriter) release() {
 		w.c.encoders.put(w.enc, w.zw)
 	}
 	w.releaseHold()
+	w.releaseEncoded()
 	w.count(encIdentity) // a response that ended unfinished
 	c := w.c
 	*w = responseWriter{c: c}
@@ -419,6 +479,14 @@ func (w *responseWriter) heldLen() int {
 		return 0
 	}
 	return w.hold.Len()
+}
+
+// releaseEncoded drops an encoded body that was never sent.
+func (w *responseWriter) releaseEncoded() {
+	if w.zbuf != nil {
+		w.c.putBuffer(w.zbuf)
+		w.zbuf = nil
+	}
 }
 
 func (w *responseWriter) releaseHold() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,7 +55,9 @@ var script = redis.NewScript(gcraScript)
 // redisStore keeps bucket state in Redis, shared by every instance with the
 // same key prefix.
 type redisStore struct {
-	client   *redis.Client
+	opts     *redis.Options
+	once     sync.Once
+	c        *redis.Client // created on first use: see client
 	prefix   string
 	timeout  time.Duration
 	interval int64 // µs
@@ -78,7 +81,7 @@ func newRedisStore(cfg RedisConfig, prefix string, pol policy, v6bits int) *redi
 	}
 	iv := pol.interval / int64(time.Microsecond)
 	return &redisStore{
-		client:   redis.NewClient(opts),
+		opts:     opts,
 		prefix:   prefix,
 		timeout:  cfg.Timeout,
 		interval: iv,
@@ -99,7 +102,7 @@ func (s *redisStore) redisKey(k *bucketKey) string {
 func (s *redisStore) take(ctx context.Context, k *bucketKey) (decision, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
 	defer cancel()
-	res, err := script.Run(ctx, s.client, []string{s.redisKey(k)}, s.interval, s.tau).Int64Slice()
+	res, err := script.Run(ctx, s.client(), []string{s.redisKey(k)}, s.interval, s.tau).Int64Slice()
 	if err != nil {
 		return decision{}, err
 	}
@@ -110,8 +113,24 @@ func (s *redisStore) take(ctx context.Context, k *bucketKey) (decision, error) {
 	return decision{allowed: res[0] == 1, remaining: res[1], reset: res[2] * us, wait: res[3] * us}, nil
 }
 
+// client returns the Redis client, creating it (and its connection pool) on
+// the first decision: a limiter that never decides costs no client.
+func (s *redisStore) client() *redis.Client {
+	s.once.Do(func() { s.c = redis.NewClient(s.opts) })
+	return s.c
+}
+
 func (s *redisStore) close() error {
-	if err := s.client.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+	created := true
+	s.once.Do(func() { // closed before any use: later uses get redis.ErrClosed
+		created = false
+		s.c = redis.NewClient(s.opts)
+		_ = s.c.Close()
+	})
+	if !created {
+		return nil
+	}
+	if err := s.c.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
 		return err
 	}
 	return nil

@@ -85,6 +85,25 @@ routes:
       - use: cache
     handler: bench.doc
 `)
+	case CachedGzip:
+		b.WriteString(`plugins:
+  cache:
+    type: caching
+    ttl: 300s
+    max_size: 8MB
+  gzip:
+    type: compression
+    level: 5
+    min_size: 1024
+    encodings: [gzip]
+routes:
+  - path: /api/doc
+    methods: [GET, HEAD]
+    middleware:
+      - use: cache
+      - use: gzip
+    handler: bench.doc
+`)
 	case DB:
 		b.WriteString(`performance:
   memory:

@@ -88,6 +88,8 @@ func (in *Instance) buildBaseline(name string, env Env) error {
 		in.Handler = chiRouted()
 	case Cached:
 		in.Handler = chiCached()
+	case CachedGzip:
+		in.Handler = chiCachedGzip()
 	case DB:
 		db, err := in.openDB(env, "chi.db")
 		if err != nil {
