@@ -29,6 +29,7 @@ type child struct {
 
 	// The peak anonymous (private) RSS, sampled every 100 ms.
 	anonPeak atomic.Int64
+	filePeak atomic.Int64
 	monDone  chan struct{}
 	monWG    sync.WaitGroup
 }
@@ -87,7 +88,8 @@ func (c *child) kill() {
 	<-c.wait
 }
 
-// monitor samples the child's anonymous RSS until stopMonitor.
+// monitor samples the child's anonymous and file-backed RSS until
+// stopMonitor.
 func (c *child) monitor(every time.Duration) {
 	c.monDone = make(chan struct{})
 	pid := c.cmd.Process.Pid
@@ -95,6 +97,9 @@ func (c *child) monitor(every time.Duration) {
 		if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status"); err == nil {
 			if kb, err := statusField(b, "RssAnon:"); err == nil && kb*1024 > c.anonPeak.Load() {
 				c.anonPeak.Store(kb * 1024)
+			}
+			if kb, err := statusField(b, "RssFile:"); err == nil && kb*1024 > c.filePeak.Load() {
+				c.filePeak.Store(kb * 1024)
 			}
 		}
 	}

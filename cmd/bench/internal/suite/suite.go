@@ -275,6 +275,7 @@ func (s *runner) scenario(ctx context.Context, sc scenario.Scenario) (res Scenar
 			sd.res.PeakRSS = kb * 1024
 		}
 		sd.res.PeakAnon = sd.child.anonPeak.Load()
+		sd.res.PeakFile = sd.child.filePeak.Load()
 	}
 	return res, nil
 }
