@@ -266,11 +266,24 @@ routes:
 	if got := do(h, "GET", "/a").Header().Get("X-File"); got != "one" {
 		t.Fatalf("X-File %q, want the file's content", got)
 	}
+	loads := len(h.History())
 	edited := time.Now()
 	writeFile(t, filepath.Join(dir, "keys.txt"), "two")
 	wait.For(t, "the edited file to be served", func() bool { return do(h, "GET", "/a").Header().Get("X-File") == "two" })
 	t.Logf("the edit served %v after the write (reload.debounce 20ms)", time.Since(edited).Round(time.Millisecond))
-	last := h.History()[0]
+	// The history records the reload just after the new snapshot serves;
+	// a second event of the same write may add an unchanged entry on top.
+	var last hotreload.Result
+	wait.For(t, "the reload in the history", func() bool {
+		hist := h.History()
+		for _, r := range hist[:max(0, len(hist)-loads)] {
+			if !r.Skipped {
+				last = r
+				return true
+			}
+		}
+		return false
+	})
 	if !last.Success || !slices.Equal(last.Changes.PluginsCreated, []string{"f"}) || !slices.Equal(last.Changes.PluginsKept, []string{"g"}) {
 		t.Fatalf("reload %+v, want f rebuilt and g kept", last)
 	}
