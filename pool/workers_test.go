@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 func TestWorkersDoAndSubmit(t *testing.T) {
@@ -48,7 +50,7 @@ func TestWorkersDefaults(t *testing.T) {
 	if o.MaxWorkers != runtime.GOMAXPROCS(0) || o.MinWorkers != o.MaxWorkers || o.QueueSize != 0 || o.IdleTimeout != DefaultIdleTimeout {
 		t.Fatalf("normalised options %+v", o)
 	}
-	eventually(t, time.Second, "min workers started and idle", func() bool {
+	wait.For(t, "min workers started and idle", func() bool {
 		s := w.Stats()
 		return s.Workers == int64(o.MaxWorkers) && s.Idle == int64(o.MaxWorkers)
 	})
@@ -85,7 +87,7 @@ func TestWorkersBusy(t *testing.T) {
 				}
 			})
 		}
-		eventually(t, 5*time.Second, "14 refusals", func() bool { return refused.Load() == 14 })
+		wait.For(t, "14 refusals", func() bool { return refused.Load() == 14 })
 		if s := w.Stats(); s.InUse != 2 || s.QueueDepth != 4 || s.Workers != 2 {
 			t.Fatalf("round %d under load: %+v", round, s)
 		}
@@ -108,7 +110,7 @@ func TestWorkersCancelWhileQueued(t *testing.T) {
 	defer w.Close()
 	release := make(chan struct{})
 	go w.Do(context.Background(), func() { <-release })
-	eventually(t, time.Second, "worker busy", func() bool { return w.Stats().InUse == 1 })
+	wait.For(t, "worker busy", func() bool { return w.Stats().InUse == 1 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -138,13 +140,30 @@ func TestWorkersDoWaitsForRunningTask(t *testing.T) {
 	defer w.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var finished atomic.Bool
-	err := w.Do(ctx, func() {
-		cancel()
-		time.Sleep(10 * time.Millisecond)
-		finished.Store(true)
-	})
-	if err != nil || !finished.Load() {
-		t.Fatalf("Do = %v, finished %v; want nil after fn returned", err, finished.Load())
+	release := make(chan struct{})
+	type result struct {
+		err      error
+		finished bool // when Do returned
+	}
+	res := make(chan result, 1)
+	go func() {
+		err := w.Do(ctx, func() {
+			cancel()
+			<-release
+			finished.Store(true)
+		})
+		res <- result{err, finished.Load()}
+	}()
+	<-ctx.Done()
+	// fn is still running: Do must not return while it does. Give a wrong
+	// Do a moment to return early; a right one keeps waiting.
+	if wait.Check(10*time.Millisecond, func() bool { return len(res) > 0 }) {
+		r := <-res
+		t.Fatalf("Do = %v while fn was still running", r.err)
+	}
+	close(release)
+	if r := <-res; r.err != nil || !r.finished {
+		t.Fatalf("Do = %v, finished %v; want nil after fn returned", r.err, r.finished)
 	}
 }
 
@@ -164,7 +183,7 @@ func TestWorkersPanic(t *testing.T) {
 	done := make(chan struct{})
 	w.Submit(func() { defer close(done); panic("bang") })
 	<-done
-	eventually(t, time.Second, "panic handler", func() bool { return handled.Load() == "bang" })
+	wait.For(t, "panic handler", func() bool { return handled.Load() == "bang" })
 	if err := w.Do(context.Background(), func() {}); err != nil {
 		t.Fatalf("pool broken after panics: %v", err)
 	}
@@ -182,7 +201,7 @@ func TestWorkersGoexit(t *testing.T) {
 	if err := w.Do(context.Background(), func() {}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "worker replaced", func() bool {
+	wait.For(t, "worker replaced", func() bool {
 		s := w.Stats()
 		return s.Workers == 1 && s.InUse == 0
 	})
@@ -232,7 +251,7 @@ func TestWorkersMaxTasksPerWorker(t *testing.T) {
 			if tt.maxTasks > 0 {
 				wantRecycled = tt.tasks / tt.maxTasks
 			}
-			eventually(t, time.Second, "one worker alive", func() bool { return w.Stats().Workers == 1 })
+			wait.For(t, "one worker alive", func() bool { return w.Stats().Workers == 1 })
 			if s := w.Stats(); s.Dropped != int64(wantRecycled) {
 				t.Fatalf("recycled %d, want %d", s.Dropped, wantRecycled)
 			}
@@ -247,7 +266,7 @@ func TestWorkersMaxTasksKeepsQueueMoving(t *testing.T) {
 	var ran atomic.Int64
 	for range 50 {
 		wg.Go(func() {
-			if err := w.Do(context.Background(), func() { ran.Add(1); time.Sleep(time.Millisecond) }); err != nil {
+			if err := w.Do(context.Background(), func() { ran.Add(1); runtime.Gosched() }); err != nil {
 				t.Error(err)
 			}
 		})
@@ -269,13 +288,13 @@ func TestWorkersResize(t *testing.T) {
 	for range 5 {
 		done.Go(func() { w.Do(context.Background(), func() { <-release }) })
 	}
-	eventually(t, time.Second, "1 busy, 4 queued", func() bool {
+	wait.For(t, "1 busy, 4 queued", func() bool {
 		s := w.Stats()
 		return s.InUse == 1 && s.QueueDepth == 4
 	})
 	// Growing starts workers for the queue at once.
 	w.Resize(WorkerOptions{MinWorkers: 1, MaxWorkers: 4, QueueSize: 10})
-	eventually(t, time.Second, "4 busy, 1 queued", func() bool {
+	wait.For(t, "4 busy, 1 queued", func() bool {
 		s := w.Stats()
 		return s.InUse == 4 && s.QueueDepth == 1 && s.Workers == 4
 	})
@@ -286,13 +305,13 @@ func TestWorkersResize(t *testing.T) {
 	}
 	close(release)
 	done.Wait()
-	eventually(t, time.Second, "2 workers left", func() bool { return w.Stats().Workers <= 2 })
+	wait.For(t, "2 workers left", func() bool { return w.Stats().Workers <= 2 })
 	// Shrinking stops idle workers at once.
 	w.Resize(WorkerOptions{MinWorkers: 3, MaxWorkers: 3})
 	if s := w.Stats(); s.Workers != 3 {
 		t.Fatalf("MinWorkers not started: %+v", s)
 	}
-	eventually(t, time.Second, "3 idle workers", func() bool { return w.Stats().Idle == 3 })
+	wait.For(t, "3 idle workers", func() bool { return w.Stats().Idle == 3 })
 	w.Resize(WorkerOptions{MinWorkers: 0, MaxWorkers: 1})
 	if s := w.Stats(); s.Workers != 1 {
 		t.Fatalf("idle workers over MaxWorkers not stopped: %+v", s)
@@ -307,13 +326,13 @@ func TestWorkersIdleTimeout(t *testing.T) {
 	for range 4 {
 		wg.Go(func() { w.Do(context.Background(), func() { <-release }) })
 	}
-	eventually(t, time.Second, "4 workers", func() bool { return w.Stats().Workers == 4 })
+	wait.For(t, "4 workers", func() bool { return w.Stats().Workers == 4 })
 	close(release)
 	wg.Wait()
-	eventually(t, 2*time.Second, "idle workers above MinWorkers to exit", func() bool { return w.Stats().Workers == 1 })
-	time.Sleep(60 * time.Millisecond)
-	if s := w.Stats(); s.Workers != 1 {
-		t.Fatalf("MinWorkers not kept: %+v", s)
+	wait.For(t, "idle workers above MinWorkers to exit", func() bool { return w.Stats().Workers == 1 })
+	// Three more idle timeouts: the last worker must stay.
+	if wait.Check(60*time.Millisecond, func() bool { return w.Stats().Workers != 1 }) {
+		t.Fatalf("MinWorkers not kept: %+v", w.Stats())
 	}
 }
 
@@ -334,7 +353,12 @@ func TestWorkersResizeNoLeak(t *testing.T) {
 					return
 				default:
 				}
-				err := w.Do(context.Background(), func() { ran.Add(1); time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond) })
+				err := w.Do(context.Background(), func() {
+					ran.Add(1)
+					for range rand.IntN(4) {
+						runtime.Gosched()
+					}
+				})
 				if err != nil && !errors.Is(err, ErrBusy) {
 					t.Error(err)
 					return
@@ -355,14 +379,15 @@ func TestWorkersResizeNoLeak(t *testing.T) {
 			IdleTimeout:       time.Duration(1+rand.IntN(5)) * time.Millisecond,
 		})
 		if i%100 == 0 {
-			time.Sleep(time.Millisecond)
+			n := ran.Load()
+			wait.For(t, "tasks to run between resizes", func() bool { return ran.Load() > n })
 		}
 	}
 	close(stop)
 	load.Wait()
 	w.Resize(WorkerOptions{MinWorkers: 1, MaxWorkers: 1, IdleTimeout: time.Millisecond})
-	eventually(t, 2*time.Second, "one worker left", func() bool { return w.Stats().Workers == 1 })
-	eventually(t, 2*time.Second, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= base+1 })
+	wait.For(t, "one worker left", func() bool { return w.Stats().Workers == 1 })
+	wait.For(t, "goroutines back to baseline", func() bool { return runtime.NumGoroutine() <= base+1 })
 	if ran.Load() == 0 {
 		t.Fatal("no task ran")
 	}
@@ -371,7 +396,7 @@ func TestWorkersResizeNoLeak(t *testing.T) {
 	if s.InUse != 0 || s.QueueDepth != 0 {
 		t.Fatalf("stats after load: %+v", s)
 	}
-	eventually(t, time.Second, "goroutines back to baseline after Close", func() bool { return runtime.NumGoroutine() <= base })
+	wait.For(t, "goroutines back to baseline after Close", func() bool { return runtime.NumGoroutine() <= base })
 }
 
 func TestWorkersClose(t *testing.T) {
@@ -385,7 +410,7 @@ func TestWorkersClose(t *testing.T) {
 	}
 	closed := make(chan struct{})
 	go func() { w.Close(); close(closed) }()
-	eventually(t, time.Second, "closed for new work", func() bool {
+	wait.For(t, "closed for new work", func() bool {
 		return errors.Is(w.Submit(func() {}), ErrClosed)
 	})
 	if err := w.Do(context.Background(), func() {}); !errors.Is(err, ErrClosed) {
@@ -473,7 +498,7 @@ func TestHandler(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, 2*time.Second, "worker busy and queue full", func() bool {
+	wait.For(t, "worker busy and queue full", func() bool {
 		s := w.Stats()
 		return s.InUse == 1 && s.QueueDepth == 1
 	})
@@ -514,7 +539,7 @@ func TestHandlerBusyIsFast(t *testing.T) {
 	for range 6 {
 		wg.Go(func() { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)) })
 	}
-	eventually(t, time.Second, "2 busy and 4 queued", func() bool {
+	wait.For(t, "2 busy and 4 queued", func() bool {
 		s := w.Stats()
 		return s.InUse == 2 && s.QueueDepth == 4
 	})
