@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
+	"github.com/switchyard/switchyard/internal/wait"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -30,11 +31,24 @@ func TestMain(m *testing.M) {
 
 // The test-only plugin types.
 
+// gates are the channels that hold a count plugin's requests (its hold
+// key) until a test closes them.
+var gates sync.Map // name -> chan struct{}
+
+// gate returns the gate of that name, made on first use.
+func gate(name string) chan struct{} {
+	g, _ := gates.LoadOrStore(name, make(chan struct{}))
+	return g.(chan struct{})
+}
+
 type countConfig struct {
 	// Tag distinguishes configs so that a change rebuilds the instance.
 	Tag string `koanf:"tag"`
 	// Delay holds each request inside the plugin.
 	Delay time.Duration `koanf:"delay"`
+	// Hold holds each request inside the plugin until the test closes the
+	// gate of that name (see gate).
+	Hold string `koanf:"hold"`
 	// Panic makes the plugin panic.
 	Panic bool `koanf:"panic"`
 }
@@ -58,7 +72,16 @@ func (c *counter) Wrap(next http.Handler) http.Handler {
 			panic("plugin exploded")
 		}
 		if c.cfg.Delay > 0 {
-			time.Sleep(c.cfg.Delay)
+			select { // a slow plugin
+			case <-time.After(c.cfg.Delay):
+			case <-r.Context().Done():
+			}
+		}
+		if c.cfg.Hold != "" {
+			select {
+			case <-gate(c.cfg.Hold):
+			case <-r.Context().Done():
+			}
 		}
 		w.Header().Add("X-Count", c.cfg.Tag)
 		next.ServeHTTP(w, r)
@@ -293,31 +316,30 @@ func TestLoadErrorsKeepServing(t *testing.T) {
 // that was in flight on it has finished.
 func TestRetiredInstanceClosedAfterInflight(t *testing.T) {
 	cfg := func(tag string) string {
-		return fmt.Sprintf("performance: {middleware: {registry: {ttl: 0s}}}\nplugins:\n  slow: {type: count, tag: %s, delay: 300ms}\nroutes:\n  - path: /slow\n    middleware: [{use: slow}]\n    handler: {respond: {body: ok}}\n", tag)
+		return fmt.Sprintf("performance: {middleware: {registry: {ttl: 0s}}}\nplugins:\n  slow: {type: count, tag: %s, hold: %s}\nroutes:\n  - path: /slow\n    middleware: [{use: slow}]\n    handler: {respond: {body: ok}}\n", tag, t.Name())
 	}
+	release := gate(t.Name())
+	defer gates.Delete(t.Name())
 	h := newHost(t, cfg("a"))
 	old := lastCounter("slow")
 	done := make(chan int)
 	go func() { done <- do(h, "GET", "/slow").Code }()
-	for old.inflight.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, "the request in flight", func() bool { return old.inflight.Load() != 0 })
 	if err := h.LoadBytes("test.yaml", []byte(cfg("b")), t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	if lastCounter("slow") == old {
 		t.Fatal("changed config reused the instance")
 	}
-	if old.closed.Load() != 0 {
+	// Give a wrong close a moment to happen; a right one waits for release.
+	if wait.Check(20*time.Millisecond, func() bool { return old.closed.Load() != 0 }) {
 		t.Fatal("closed while a request was in flight")
 	}
+	close(release)
 	if code := <-done; code != 200 {
 		t.Fatalf("in-flight request = %d", code)
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for old.closed.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, "the old instance to close", func() bool { return old.closed.Load() != 0 })
 	if old.closed.Load() != 1 || old.closedWithInflight.Load() {
 		t.Fatalf("closed %d times (with in-flight: %v)", old.closed.Load(), old.closedWithInflight.Load())
 	}
@@ -407,8 +429,13 @@ routes:
 
 func TestGracefulShutdown(t *testing.T) {
 	h := New(Options{Logger: quietLogger()})
+	entered, release := make(chan struct{}), make(chan struct{})
 	h.HandleFunc("slow", func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(2 * time.Second)
+		close(entered)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
 		io.WriteString(w, "done")
 	})
 	if err := h.LoadBytes("t.yaml", []byte("routes:\n  - path: /slow\n    handler: slow\n"), "."); err != nil {
@@ -434,14 +461,21 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		res <- result{code: resp.StatusCode, body: string(b)}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	<-entered
 	shut := make(chan error, 1)
 	go func() { shut <- h.Shutdown(context.Background()) }()
-	time.Sleep(100 * time.Millisecond)
-	if c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond); err == nil {
-		c.Close()
-		t.Fatal("new connection accepted after shutdown began")
+	// The listener closes while the request is still in flight.
+	wait.For(t, "new connections refused after shutdown began", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if len(shut) > 0 {
+		t.Fatal("Shutdown returned with a request in flight")
 	}
+	close(release)
 	r := <-res
 	if r.err != nil || r.code != 200 || r.body != "done" {
 		t.Fatalf("in-flight request: %+v", r)

@@ -198,7 +198,10 @@ func newUpstream(t *testing.T, delay time.Duration) *upstream {
 				}
 			}
 			if u.delay > 0 {
-				time.Sleep(u.delay)
+				select { // a slow upstream
+				case <-time.After(u.delay):
+				case <-r.Context().Done():
+				}
 			}
 			u.gateMu.Lock()
 			g := u.gate

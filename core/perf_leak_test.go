@@ -87,7 +87,14 @@ func TestPerfPoolResizeNoLeak(t *testing.T) {
 	for i := 1; i <= 20; i++ { // warm: both configurations built and used
 		reload(i)
 	}
-	g0 := settledGoroutines()
+	// The baseline: the count once two collections in a row leave it as it is.
+	g0 := -1
+	wait.For(t, "the goroutine count to settle", func() bool {
+		n := settledGoroutines()
+		same := n == g0
+		g0 = n
+		return same
+	})
 	start := time.Now()
 	const reloads = 1000
 	for i := 21; i < 21+reloads; i++ {
@@ -123,9 +130,10 @@ func TestPerfPoolResizeNoLeak(t *testing.T) {
 	}
 }
 
-// settledGoroutines lets finished goroutines exit and counts the rest.
+// settledGoroutines lets finished goroutines exit and counts the rest;
+// callers poll it.
 func settledGoroutines() int {
 	runtime.GC()
-	time.Sleep(10 * time.Millisecond)
+	runtime.Gosched()
 	return runtime.NumGoroutine()
 }

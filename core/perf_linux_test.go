@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 func tcpYAML(keepalive, nodelay bool, backlog int) string {
@@ -140,7 +142,9 @@ func TestPerfBacklogReload(t *testing.T) {
 		if got := p.h.Addr().String(); got != addr {
 			t.Fatalf("reload %d: serving %s, was %s", i, got, addr)
 		}
-		time.Sleep(50 * time.Millisecond)
+		// New connections between two changes.
+		n := ch.conns.Load()
+		wait.For(t, "new connections after the change", func() bool { return ch.conns.Load() >= n+5 })
 	}
 	conns, failed, sample := ch.finish()
 	t.Logf("4 backlog changes, %d new connections meanwhile, %d failed", conns, failed)

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // fakeDB is a database/sql driver that opens connections which do nothing
@@ -102,7 +104,8 @@ func TestPerfConnectionPoolDBReload(t *testing.T) {
 	}
 	// ttl 500ms: a connection older than that is closed (by database/sql's
 	// cleaner or when it would be reused) and a new one opened.
-	time.Sleep(600 * time.Millisecond)
+	reloaded := time.Now()
+	wait.For(t, "the idle connection to outlive the 500ms ttl", func() bool { return time.Since(reloaded) > 500*time.Millisecond })
 	opened := fake.opened.Load()
 	c, err := db.Conn(ctx)
 	if err != nil {

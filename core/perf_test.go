@@ -165,7 +165,8 @@ func TestPerfObjectPoolReload(t *testing.T) {
 	if st := objs.Stats(); st.Idle != 8 {
 		t.Fatalf("after a burst of 10 with size 8: idle %d, want 8", st.Idle)
 	}
-	time.Sleep(400 * time.Millisecond)
+	// Room for a wrong drop to show.
+	wait.Check(400*time.Millisecond, func() bool { return objs.Stats().Idle != 8 })
 	if st := objs.Stats(); st.Idle != 8 {
 		t.Fatalf("ttl 1h: idle objects dropped after 400ms (idle %d)", st.Idle)
 	}
@@ -676,7 +677,8 @@ func TestPerfConditionCacheReload(t *testing.T) {
 	// ttl 100ms: an entry older than that is a miss.
 	p.reload(condYAML(200, "100ms", "two"))
 	waitHit("ttl 100ms")
-	time.Sleep(250 * time.Millisecond)
+	cached := time.Now()
+	wait.For(t, "the entry to outlive the 100ms ttl", func() bool { return time.Since(cached) > 250*time.Millisecond })
 	m0 = misses()
 	get()
 	if misses() != m0+1 {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/hotreload"
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // logSink collects a host's JSON log lines.
@@ -243,28 +244,29 @@ func healthVersion(c *http.Client, base string) (string, error) {
 }
 
 // waitVersion waits until /health reports version and returns how long
-// that took, or fails the test after within. The snapshot pointer (what
-// /health reads) is polled in process, one atomic load every millisecond,
-// and /health is asked once it shows the version: the wait costs the
-// machine next to nothing, so it does not slow down what it measures.
+// that took, or fails the test after within or the shared deadline,
+// whichever is longer (a wait, not a timing claim). The snapshot pointer
+// (what /health reads) is polled in process, one atomic load per poll, and
+// /health is asked once it shows the version: the wait costs the machine
+// next to nothing, so it does not slow down what it measures.
 func (fh *fileHost) waitVersion(version string, within time.Duration) time.Duration {
 	fh.t.Helper()
+	within = max(within, wait.Deadline)
 	start := time.Now()
-	deadline := start.Add(within)
 	var last string
 	var err error
-	for {
+	if wait.Check(within, func() bool {
 		if s := fh.h.Snapshot(); s != nil && s.Version == version {
-			if last, err = fh.served(); err == nil && last == version {
-				return time.Since(start)
-			}
+			last, err = fh.served()
+			return err == nil && last == version
 		}
-		if time.Now().After(deadline) {
-			fh.t.Fatalf("version %s not served within %v (/health: %s, err %v); history: %s",
-				version, within, last, err, historyString(fh.h.History()))
-		}
-		time.Sleep(time.Millisecond)
+		return false
+	}) {
+		return time.Since(start)
 	}
+	fh.t.Fatalf("version %s not served within %v (/health: %s, err %v); history: %s",
+		version, within, last, err, historyString(fh.h.History()))
+	return 0
 }
 
 // apply writes content with save and waits until its version is served.

@@ -193,16 +193,17 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 
 	// The writer: 200 rewrites spread over the run, alternating shapes.
-	interval := duration / rewrites
+	pace := time.NewTicker(duration / rewrites) // the writer's schedule: the input under test
+	defer pace.Stop()
 	start := time.Now()
 	for n := 1; n <= rewrites; n++ {
 		renameOver(t, fh.path, loadYAML(n))
-		if d := time.Until(start.Add(time.Duration(n) * interval)); d > 0 {
-			time.Sleep(d)
-		}
+		<-pace.C
 	}
 	fh.waitVersion(fh.versionOf(loadYAML(rewrites)), 2*time.Second)
-	time.Sleep(100 * time.Millisecond)
+	// The clients go on a while on the last version.
+	n := st.requests.Load()
+	wait.For(t, "requests on the last version", func() bool { return st.requests.Load() >= n+int64(clients) })
 	cancel()
 	wg.Wait()
 	elapsed := time.Since(start)

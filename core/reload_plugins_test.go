@@ -270,7 +270,10 @@ func (p *probe) Wrap(next http.Handler) http.Handler {
 		}()
 		w.Header().Add("X-Probe", p.cfg.Tag)
 		if p.cfg.Delay > 0 {
-			time.Sleep(p.cfg.Delay)
+			select { // a slow plugin
+			case <-time.After(p.cfg.Delay):
+			case <-r.Context().Done():
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

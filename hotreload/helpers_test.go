@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/wait"
 	"go.uber.org/goleak"
 )
 
@@ -61,23 +62,24 @@ func (r *recorder) all() []call {
 	return append([]call(nil), r.calls...)
 }
 
-// next waits up to timeout for the next call.
-func (r *recorder) next(t *testing.T, timeout time.Duration, what string) call {
+// next waits for the next call, with the shared deadline: how soon it comes
+// is a claim of the latency test and BenchmarkWatcherLatency, not of a wait.
+func (r *recorder) next(t *testing.T, what string) call {
 	t.Helper()
 	select {
 	case c := <-r.ch:
 		return c
-	case <-time.After(timeout):
-		t.Fatalf("%s: no onChange call within %v", what, timeout)
+	case <-time.After(wait.Deadline):
+		t.Fatalf("%s: no onChange call within %v", what, wait.Deadline)
 		return call{}
 	}
 }
 
-// waitHash waits up to timeout for a call that saw the wanted hash, and
-// returns it with the number of calls consumed.
-func (r *recorder) waitHash(t *testing.T, want string, timeout time.Duration, what string) (call, int) {
+// waitHash waits, with the shared deadline, for a call that saw the wanted
+// hash, and returns it with the number of calls consumed.
+func (r *recorder) waitHash(t *testing.T, want string, what string) (call, int) {
 	t.Helper()
-	deadline := time.After(timeout)
+	deadline := time.After(wait.Deadline)
 	n := 0
 	for {
 		select {
@@ -87,7 +89,7 @@ func (r *recorder) waitHash(t *testing.T, want string, timeout time.Duration, wh
 				return c, n
 			}
 		case <-deadline:
-			t.Fatalf("%s: no onChange call saw the new content within %v (%d calls)", what, timeout, n)
+			t.Fatalf("%s: no onChange call saw the new content within %v (%d calls)", what, wait.Deadline, n)
 			return call{}, n
 		}
 	}

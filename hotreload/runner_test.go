@@ -3,10 +3,13 @@ package hotreload
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // blockingReload is a reload function whose calls can be held open, and that
@@ -145,10 +148,13 @@ func TestRunnerRunSerialised(t *testing.T) {
 // reloads, and every trigger is followed by a reload that starts after it.
 func TestRunnerStress(t *testing.T) {
 	b := newBlockingReload(false)
-	var lastStart atomic.Int64
+	var lastStart, calls atomic.Int64
 	reload := func(tr Trigger) Result {
 		lastStart.Store(time.Now().UnixNano())
-		time.Sleep(200 * time.Microsecond)
+		// Two more calls arrive while this reload runs (or a short while
+		// passes, once the callers are done): they must coalesce.
+		seen := calls.Load()
+		wait.Check(50*time.Millisecond, func() bool { return calls.Load() >= seen+2 })
 		return b.reload(tr)
 	}
 	r := NewRunner(reload, 5)
@@ -158,6 +164,7 @@ func TestRunnerStress(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := range 200 {
+				calls.Add(1)
 				if i%50 == 0 && g%2 == 0 {
 					r.Run(TriggerAdmin)
 					continue
@@ -168,13 +175,7 @@ func TestRunnerStress(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(2 * time.Second)
-	for lastStart.Load() < lastTrigger.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("no reload started after the last trigger")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.For(t, "a reload to start after the last trigger", func() bool { return lastStart.Load() >= lastTrigger.Load() })
 	if b.overlap.Load() {
 		t.Fatal("two reloads overlapped")
 	}
@@ -259,7 +260,13 @@ func TestRunnerFillsResult(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := NewRunner(func(Trigger) Result { time.Sleep(time.Millisecond); return tt.in }, 1)
+			r := NewRunner(func(Trigger) Result {
+				// Take a measurable time: until the clock moves.
+				for t0 := time.Now(); time.Since(t0) <= 0; {
+					runtime.Gosched()
+				}
+				return tt.in
+			}, 1)
 			defer r.Close()
 			if err := tt.check(r.Run(TriggerSignal)); err != nil {
 				t.Fatal(err)

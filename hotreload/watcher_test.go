@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -206,7 +207,7 @@ func TestSavePatterns(t *testing.T) {
 
 			start := time.Now()
 			stalled := timedSave(t, p, file, configContent(1))
-			c, n := rec.waitHash(t, Hash([]string{file}), time.Second, "first save")
+			c, n := rec.waitHash(t, Hash([]string{file}), "first save")
 			if n > 1 && !stalled {
 				t.Fatalf("first save: %d calls, want 1", n)
 			}
@@ -218,7 +219,7 @@ func TestSavePatterns(t *testing.T) {
 
 			for i := 2; i <= 11; i++ {
 				stalled := timedSave(t, p, file, configContent(i))
-				_, n := rec.waitHash(t, Hash([]string{file}), time.Second, fmt.Sprintf("edit %d", i))
+				_, n := rec.waitHash(t, Hash([]string{file}), fmt.Sprintf("edit %d", i))
 				if n > 1 && !stalled {
 					t.Fatalf("edit %d: %d calls, want 1", i, n)
 				}
@@ -229,10 +230,12 @@ func TestSavePatterns(t *testing.T) {
 			before := rec.count()
 			stalls := 0
 			for i := 12; i <= 21; i++ {
+				n := rec.count()
 				if timedSave(t, p, file, configContent(i)) {
 					stalls++
 				}
-				time.Sleep(5 * testDebounce)
+				// The next edit comes once this one's window has closed.
+				wait.For(t, fmt.Sprintf("the call for edit %d", i), func() bool { return rec.count() > n })
 			}
 			want := Hash([]string{file})
 			rec.drain(8 * testDebounce)
@@ -277,7 +280,7 @@ func TestChmodAndTouch(t *testing.T) {
 	if err := os.WriteFile(file, []byte(configContent(0)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c := rec.next(t, time.Second, "rewrite with equal content")
+	c := rec.next(t, "rewrite with equal content")
 	if c.hash != before {
 		t.Fatal("Hash changed after rewriting the same content")
 	}
@@ -298,7 +301,7 @@ func TestChmodAfterFailure(t *testing.T) {
 	if err := os.Chmod(file, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if c := rec.next(t, wait.Deadline, "chmod while the last reload failed"); c.trigger != TriggerFile {
+	if c := rec.next(t, "chmod while the last reload failed"); c.trigger != TriggerFile {
 		t.Fatalf("trigger %s, want %s", c.trigger, TriggerFile)
 	}
 
@@ -370,11 +373,8 @@ func TestHostSkipsUnchangedContent(t *testing.T) {
 	want := func(h []Result) bool {
 		return len(h) == 3 && h[0].Skipped && h[0].Repeats == 1 && !h[1].Skipped && h[2].Skipped
 	}
-	h := runner.History()
-	for deadline := time.Now().Add(time.Second); !want(h) && time.Now().Before(deadline); h = runner.History() {
-		time.Sleep(time.Millisecond)
-	}
-	if !want(h) {
+	var h []Result
+	if !wait.Check(wait.Deadline, func() bool { h = runner.History(); return want(h) }) {
 		t.Fatalf("history = %+v, want [skipped x2, success, skipped]", h)
 	}
 }
@@ -394,7 +394,7 @@ func TestIncludes(t *testing.T) {
 	startWatcher(t, Options{Debounce: testDebounce}, rec, []string{main, inc, filepath.Join(dir, "sites", "one", "site.yaml")}, globs)
 
 	writeFile(t, inc, configContent(1))
-	c := rec.next(t, wait.Deadline, "included file edited")
+	c := rec.next(t, "included file edited")
 	if c.hash != Hash([]string{inc}) {
 		t.Fatal("the call saw an older content of the included file")
 	}
@@ -410,7 +410,7 @@ func TestIncludes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		writeFile(t, tt.file, configContent(2))
-		rec.next(t, wait.Deadline, tt.name)
+		rec.next(t, tt.name)
 		rec.drain(4 * testDebounce)
 	}
 }
@@ -421,12 +421,12 @@ func TestDirectoryRemovedAndRecreated(t *testing.T) {
 	tests := []struct {
 		name   string
 		remove string // relative to the temp dir
-		pause  time.Duration
+		slowly bool   // recreate once the watcher has fallen back to an ancestor
 	}{
-		{"directory, slowly", "a/b", 300 * time.Millisecond},
-		{"directory, at once", "a/b", 0},
-		{"parent, slowly", "a", 300 * time.Millisecond},
-		{"parent, at once", "a", 0},
+		{"directory, slowly", "a/b", true},
+		{"directory, at once", "a/b", false},
+		{"parent, slowly", "a", true},
+		{"parent, at once", "a", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -434,19 +434,28 @@ func TestDirectoryRemovedAndRecreated(t *testing.T) {
 			file := filepath.Join(root, "a", "b", "config.yaml")
 			writeFile(t, file, configContent(0))
 			rec := newRecorder(file)
-			startWatcher(t, Options{Debounce: testDebounce}, rec, []string{file}, nil)
+			w := startWatcher(t, Options{Debounce: testDebounce}, rec, []string{file}, nil)
 
 			if err := os.RemoveAll(filepath.Join(root, tt.remove)); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(tt.pause)
+			if tt.slowly {
+				ancestor := filepath.Dir(filepath.Join(root, tt.remove))
+				wait.For(t, "the watcher to watch "+ancestor+" instead", func() bool {
+					w.mu.Lock()
+					defer w.mu.Unlock()
+					_, up := w.armed[ancestor]
+					_, gone := w.armed[filepath.Join(root, "a", "b")]
+					return up && !gone
+				})
+			}
 			writeFile(t, file, configContent(1))
-			rec.waitHash(t, Hash([]string{file}), 3*time.Second, "recreated")
+			rec.waitHash(t, Hash([]string{file}), "recreated")
 			rec.drain(4 * testDebounce)
 
 			for i := 2; i <= 6; i++ {
 				writeFile(t, file, configContent(i))
-				rec.waitHash(t, Hash([]string{file}), time.Second, fmt.Sprintf("edit %d after re-arm", i))
+				rec.waitHash(t, Hash([]string{file}), fmt.Sprintf("edit %d after re-arm", i))
 			}
 		})
 	}
@@ -464,9 +473,9 @@ func TestMissingFileHeldBack(t *testing.T) {
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * testDebounce)
+	rec.quiet(t, 4*testDebounce, "held back while the file is missing")
 	writeFile(t, file, configContent(1))
-	c := rec.next(t, time.Second, "slow delete then create")
+	c := rec.next(t, "slow delete then create")
 	if c.hash != Hash([]string{file}) {
 		t.Fatal("the call did not see the recreated file")
 	}
@@ -487,7 +496,7 @@ func TestPolling(t *testing.T) {
 	}
 	for i := 1; i <= 5; i++ {
 		savePatterns[i%5].save(t, file, configContent(i)) // not the Kubernetes layout
-		c := rec.next(t, time.Second, fmt.Sprintf("polled edit %d", i))
+		c := rec.next(t, fmt.Sprintf("polled edit %d", i))
 		if c.trigger != TriggerPoll {
 			t.Fatalf("trigger = %q, want %q", c.trigger, TriggerPoll)
 		}
@@ -500,16 +509,16 @@ func TestPolling(t *testing.T) {
 	}
 	rec.quiet(t, 200*time.Millisecond, "chmod while polling")
 	writeFile(t, filepath.Join(dir, "conf.d", "new.yaml"), "x: 1\n")
-	rec.next(t, time.Second, "new glob match while polling")
+	rec.next(t, "new glob match while polling")
 
 	// Turning polling off stops it; turning it on again resumes.
 	w.SetOptions(Options{Debounce: 10 * time.Millisecond})
 	writeFile(t, file, configContent(10))
 	rec.quiet(t, 200*time.Millisecond, "poll off")
 	w.SetOptions(Options{Debounce: 10 * time.Millisecond, Poll: 30 * time.Millisecond})
-	time.Sleep(20 * time.Millisecond)
+	wait.For(t, "the poller to take the new interval", func() bool { return len(w.pollOpts) == 0 })
 	writeFile(t, file, configContent(11))
-	rec.next(t, time.Second, "poll on again")
+	rec.next(t, "poll on again")
 }
 
 // TestPollAndEvents: with both on, one edit gives one call, whether the
@@ -526,7 +535,7 @@ func TestPollAndEvents(t *testing.T) {
 				writeFile(t, file, configContent(i))
 				// Once a call reported the edit, neither the poller nor a
 				// late event reports it again.
-				rec.waitHash(t, Hash([]string{file}), wait.Deadline, "edit")
+				rec.waitHash(t, Hash([]string{file}), "edit")
 				rec.quiet(t, 2*poll+2*testDebounce, "after one edit with events and polling")
 			}
 		})
@@ -548,7 +557,7 @@ func TestSymlinkedFile(t *testing.T) {
 	startWatcher(t, Options{Debounce: testDebounce}, rec, []string{file}, nil)
 
 	writeFile(t, target, configContent(1))
-	rec.waitHash(t, Hash([]string{file}), time.Second, "target edited in place")
+	rec.waitHash(t, Hash([]string{file}), "target edited in place")
 
 	other := filepath.Join(shared, "b", "config.yaml")
 	writeFile(t, other, configContent(2))
@@ -560,11 +569,11 @@ func TestSymlinkedFile(t *testing.T) {
 	if err := os.Rename(tmp, file); err != nil { // ln -sfn
 		t.Fatal(err)
 	}
-	rec.waitHash(t, Hash([]string{file}), time.Second, "link repointed")
+	rec.waitHash(t, Hash([]string{file}), "link repointed")
 	rec.drain(4 * testDebounce)
 
 	writeFile(t, other, configContent(3))
-	rec.waitHash(t, Hash([]string{file}), time.Second, "new target edited in place")
+	rec.waitHash(t, Hash([]string{file}), "new target edited in place")
 	writeFile(t, target, configContent(4))
 	rec.quiet(t, 4*testDebounce, "the old target, no longer linked")
 }
@@ -580,7 +589,9 @@ func TestBurst(t *testing.T) {
 
 	start := time.Now()
 	prev := start
-	stalls := 0 // gaps between writes as long as the debounce: the machine stalled the writer
+	stalls := 0                                  // gaps between writes as long as the debounce: the machine stalled the writer
+	pace := time.NewTicker(9 * time.Millisecond) // the burst's schedule: the input under test
+	defer pace.Stop()
 	for i := 1; i <= 100; i++ {
 		savePatterns[i%2].save(t, file, configContent(i)) // in-place and rename saves
 		now := time.Now()
@@ -588,11 +599,11 @@ func TestBurst(t *testing.T) {
 			stalls++
 		}
 		prev = now
-		time.Sleep(time.Until(start.Add(time.Duration(i) * 9 * time.Millisecond)))
+		<-pace.C
 	}
 	lastWrite := time.Now()
 	want := Hash([]string{file})
-	rec.waitHash(t, want, wait.Deadline, "the burst's last write")
+	rec.waitHash(t, want, "the burst's last write")
 	rec.drain(2 * DefaultDebounce) // a straggler would be counted below
 	calls := rec.all()
 	t.Logf("100 writes in %v (%d writer stalls): %d calls", lastWrite.Sub(start).Round(time.Millisecond), stalls, len(calls))
@@ -615,17 +626,27 @@ func TestBurst(t *testing.T) {
 	}
 }
 
-// TestNoisyDirectory: a directory that never goes quiet still reloads within
-// MaxWaitFactor x Debounce.
+// TestNoisyDirectory: a directory that never goes quiet still reloads,
+// within MaxWaitFactor x Debounce plus what the machine adds to a quiet
+// edit's latency, measured first in the same test (a timer or a goroutine
+// there stalls as much as here). The bound itself on an idle machine is a
+// claim of BenchmarkWatcherLatency/noisy.
 func TestNoisyDirectory(t *testing.T) {
+	const debounce = 20 * time.Millisecond
 	dir := t.TempDir()
 	file := filepath.Join(dir, "config.yaml")
 	writeFile(t, file, configContent(0))
 	rec := newRecorder(file)
-	startWatcher(t, Options{Debounce: 20 * time.Millisecond}, rec, []string{file}, nil)
+	startWatcher(t, Options{Debounce: debounce}, rec, []string{file}, nil)
+
+	start := time.Now()
+	writeFile(t, file, configContent(1))
+	c, _ := rec.waitHash(t, Hash([]string{file}), "edit in a quiet directory")
+	quiet := c.at.Sub(start)
 
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	var noise atomic.Int64
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -635,21 +656,26 @@ func TestNoisyDirectory(t *testing.T) {
 			case <-time.After(5 * time.Millisecond):
 			}
 			_ = os.WriteFile(filepath.Join(dir, "app.log"), []byte(strconv.Itoa(i)), 0o644)
+			noise.Add(1)
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	time.Sleep(50 * time.Millisecond)
-	start := time.Now()
-	writeFile(t, file, configContent(1))
-	want := Hash([]string{file})
-	c, _ := rec.waitHash(t, want, time.Second, "edit in a noisy directory")
-	if d := c.at.Sub(start); d > MaxWaitFactor*20*time.Millisecond+100*time.Millisecond {
-		t.Fatalf("edit seen after %v in a noisy directory", d)
+	wait.For(t, "the noise to start", func() bool { return noise.Load() >= 5 })
+	start = time.Now()
+	writeFile(t, file, configContent(2))
+	c, _ = rec.waitHash(t, Hash([]string{file}), "edit in a noisy directory")
+	d := c.at.Sub(start)
+	t.Logf("edit seen after %v in a quiet directory, %v in a noisy one", quiet, d)
+	if limit := MaxWaitFactor*debounce + 5*max(quiet, debounce); d > limit {
+		t.Fatalf("edit seen after %v in a noisy directory, want under %v (a quiet edit took %v)", d, limit, quiet)
 	}
 }
 
 // TestLatency measures write-to-callback latency over 50 edits with the
-// default debounce.
+// default debounce. Each edit starts a timer of one debounce beside it: the
+// time that timer really takes is the baseline of a busy machine, and the
+// latency is compared with it. How close the latency comes to the debounce
+// on an idle machine is a claim of BenchmarkWatcherLatency/quiet.
 func TestLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures 50 edits")
@@ -661,25 +687,96 @@ func TestLatency(t *testing.T) {
 	startWatcher(t, Options{}, rec, []string{file}, nil)
 
 	lat := make([]time.Duration, 0, 50)
+	base := make([]time.Duration, 0, 50)
 	for i := 1; i <= 50; i++ {
 		start := time.Now()
+		timer := time.NewTimer(DefaultDebounce)
 		savePatterns[i%5].save(t, file, configContent(i)) // not the Kubernetes layout
-		c := rec.next(t, time.Second, fmt.Sprintf("edit %d", i))
+		c := rec.next(t, fmt.Sprintf("edit %d", i))
 		lat = append(lat, c.at.Sub(start))
-		time.Sleep(20 * time.Millisecond)
+		base = append(base, (<-timer.C).Sub(start))
+		rec.drain(20 * time.Millisecond) // a straggler must not count for the next edit
 	}
 	slices.Sort(lat)
+	slices.Sort(base)
 	median, p90, maxLat := lat[len(lat)/2], lat[len(lat)*9/10], lat[len(lat)-1]
-	t.Logf("write-to-onChange latency over 50 edits (debounce %v): min %v, median %v, p90 %v, max %v",
+	t.Logf("write-to-onChange latency over 50 edits (debounce %v): min %v, median %v, p90 %v, max %v; a debounce timer: median %v, max %v",
 		DefaultDebounce, lat[0].Round(100*time.Microsecond), median.Round(100*time.Microsecond),
-		p90.Round(100*time.Microsecond), maxLat.Round(100*time.Microsecond))
+		p90.Round(100*time.Microsecond), maxLat.Round(100*time.Microsecond),
+		base[len(base)/2].Round(100*time.Microsecond), base[len(base)-1].Round(100*time.Microsecond))
 	if median < DefaultDebounce {
 		t.Errorf("median %v is shorter than the debounce: the window is not respected", median)
 	}
-	// The maximum is bounded loosely: a loaded machine (the race detector,
-	// other processes) stalls a goroutine now and then.
-	if median > 150*time.Millisecond || maxLat > time.Second {
-		t.Errorf("latency median %v / max %v, want under 150ms / 1s", median, maxLat)
+	// The window ends one debounce after the write: the latency follows the
+	// timer, with room for the write and the hash.
+	if bm, bmax := base[len(base)/2], base[len(base)-1]; median > bm*3/2 || maxLat > 10*bmax {
+		t.Errorf("latency median %v / max %v, want under 1.5x / 10x a debounce timer's %v / %v", median, maxLat, bm, bmax)
+	}
+}
+
+// BenchmarkWatcherLatency is the timing claim of the watcher: write to
+// onChange takes about one debounce in a quiet directory (latency-ms near
+// 100 with the default) and at most MaxWaitFactor x Debounce in one that
+// never goes quiet (near 200 with a 20 ms debounce). Run it on an idle
+// machine:
+//
+//	go test -run XXX -bench WatcherLatency -benchtime 20x ./hotreload
+func BenchmarkWatcherLatency(b *testing.B) {
+	for _, noisy := range []bool{false, true} {
+		name, opts := "quiet", Options{}
+		if noisy {
+			name, opts = "noisy", Options{Debounce: 20 * time.Millisecond}
+		}
+		b.Run(name, func(b *testing.B) {
+			dir := b.TempDir()
+			file := filepath.Join(dir, "config.yaml")
+			if err := os.WriteFile(file, []byte(configContent(0)), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			rec := newRecorder(file)
+			w, err := NewWatcher(opts, rec.onChange)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			if err := w.Watch([]string{file}, nil); err != nil {
+				b.Fatal(err)
+			}
+			if noisy {
+				stop, done := make(chan struct{}), make(chan struct{})
+				go func() {
+					defer close(done)
+					tick := time.NewTicker(5 * time.Millisecond)
+					defer tick.Stop()
+					for i := 0; ; i++ {
+						select {
+						case <-stop:
+							return
+						case <-tick.C:
+						}
+						_ = os.WriteFile(filepath.Join(dir, "app.log"), []byte(strconv.Itoa(i)), 0o644)
+					}
+				}()
+				defer func() { close(stop); <-done }()
+			}
+			var total time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				start := time.Now()
+				if err := os.WriteFile(file, []byte(configContent(i)), 0o644); err != nil {
+					b.Fatal(err)
+				}
+				want := Hash([]string{file})
+				for c := range rec.ch {
+					if c.hash == want {
+						total += c.at.Sub(start)
+						break
+					}
+				}
+			}
+			b.ReportMetric(float64(total)/float64(i)/1e6, "latency-ms")
+		})
 	}
 }
 
@@ -699,7 +796,7 @@ func TestWatchReplacesSet(t *testing.T) {
 	writeFile(t, oldFile, configContent(1))
 	rec.quiet(t, 4*testDebounce, "edit of a file no longer watched")
 	writeFile(t, newFile, configContent(1))
-	rec.next(t, time.Second, "edit of the new file")
+	rec.next(t, "edit of the new file")
 	if got := w.fw.WatchList(); len(got) != 1 || got[0] != newDir {
 		t.Fatalf("fsnotify watches %v, want only %s", got, newDir)
 	}
@@ -720,7 +817,7 @@ func TestWatchErrors(t *testing.T) {
 		t.Fatalf("Watch of a missing directory: %v", err)
 	}
 	writeFile(t, file, configContent(1))
-	rec.next(t, 2*time.Second, "file created in a directory that did not exist")
+	rec.next(t, "file created in a directory that did not exist")
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -741,7 +838,7 @@ func TestSetOptionsDebounce(t *testing.T) {
 	w.SetOptions(Options{Debounce: 300 * time.Millisecond})
 	start := time.Now()
 	writeFile(t, file, configContent(1))
-	c := rec.next(t, 2*time.Second, "edit")
+	c := rec.next(t, "edit")
 	if d := c.at.Sub(start); d < 300*time.Millisecond {
 		t.Fatalf("onChange after %v, want at least the new debounce 300ms", d)
 	}
@@ -847,7 +944,7 @@ func TestSetOptionsUnchangedKeepsPolling(t *testing.T) {
 	}()
 	defer func() { close(stop); <-done }()
 	writeFile(t, file, configContent(1))
-	rec.next(t, time.Second, "polled edit while SetOptions repeats")
+	rec.next(t, "polled edit while SetOptions repeats")
 }
 
 // TestLostEvents: after fsnotify reports an error (events were lost), the
@@ -865,9 +962,9 @@ func TestLostEvents(t *testing.T) {
 	writeFile(t, file, configContent(1))
 	rec.quiet(t, 4*testDebounce, "edit while the watch is gone")
 	notify(w.lost) // what errorLoop does on an fsnotify error
-	rec.next(t, time.Second, "events lost")
+	rec.next(t, "events lost")
 	writeFile(t, file, configContent(2))
-	rec.waitHash(t, Hash([]string{file}), time.Second, "edit after re-arm")
+	rec.waitHash(t, Hash([]string{file}), "edit after re-arm")
 }
 
 // TestEventsUnavailable: when fsnotify cannot start, the watcher polls
@@ -886,7 +983,7 @@ func TestEventsUnavailable(t *testing.T) {
 		t.Fatal("fsnotify is running")
 	}
 	writeFile(t, file, configContent(1))
-	if c := rec.next(t, time.Second, "edit without events"); c.trigger != TriggerPoll {
+	if c := rec.next(t, "edit without events"); c.trigger != TriggerPoll {
 		t.Fatalf("trigger %q, want poll", c.trigger)
 	}
 	w.SetOptions(Options{Debounce: 10 * time.Millisecond})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/switchyard/switchyard/internal/wait"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -267,7 +268,7 @@ func TestRebuildReusesAndRetires(t *testing.T) {
 	if rec.Header().Get("X-Probe-Label") != "two" || rec.Header().Get("X-Probe-Prev") != "true" || rec.Header().Get("X-Probe-Count") != "2" {
 		t.Fatalf("after the rebuild: %v", rec.Header())
 	}
-	waitFor(t, func() bool { return first.closed.Load() == 1 })
+	wait.For(t, "the old instance to close", func() bool { return first.closed.Load() == 1 })
 	if second.closed.Load() != 0 {
 		t.Fatal("serving instance closed")
 	}
@@ -300,15 +301,15 @@ func TestRebuildWaitsForRequestsInFlight(t *testing.T) {
 	if got := inst.Serve(get("/")).Header().Get("X-Probe-Label"); got != "two" {
 		t.Fatalf("a new request ran on %q", got)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if first.closed.Load() != 0 {
+	// Give a wrong close a moment to happen; a right one waits for release.
+	if wait.Check(20*time.Millisecond, func() bool { return first.closed.Load() != 0 }) {
 		t.Fatal("closed while a request was in flight on it")
 	}
 	close(release)
 	if got := (<-done).Header().Get("X-Probe-Label"); got != "one" {
 		t.Fatalf("the request in flight ran on %q", got)
 	}
-	waitFor(t, func() bool { return first.closed.Load() == 1 })
+	wait.For(t, "the old instance to close", func() bool { return first.closed.Load() == 1 })
 }
 
 func TestRebuildErrorFailsAndKeepsServing(t *testing.T) {
@@ -462,17 +463,6 @@ func TestClockIsSafeForConcurrentUse(t *testing.T) {
 	<-done
 	if got := c.Now(); !got.Equal(clockStart.Add(100 * time.Second)) {
 		t.Fatalf("now = %v", got)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 5s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 type fakeConn struct {
@@ -97,7 +100,7 @@ func TestPoolMaxSizeUnderLoad(t *testing.T) {
 	const maxSize = 10
 	d := &dialer{delay: time.Millisecond}
 	p := newTestPool(t, ConnOptions{MinSize: 2, MaxSize: maxSize}, d)
-	var inUse, peakInUse atomic.Int64
+	var inUse, peakInUse, holds atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
@@ -110,7 +113,17 @@ func TestPoolMaxSizeUnderLoad(t *testing.T) {
 				n := inUse.Add(1)
 				for pk := peakInUse.Load(); n > pk && !peakInUse.CompareAndSwap(pk, n); pk = peakInUse.Load() {
 				}
-				time.Sleep(200 * time.Microsecond)
+				if holds.Add(1) <= maxSize {
+					// The first maxSize holders keep every slot busy until
+					// someone waits, so the pool must queue.
+					if !wait.Check(wait.Deadline, func() bool { return p.Stats().QueueDepth > 0 }) {
+						t.Error("no waiter while every connection was held")
+						inUse.Add(-1)
+						p.Release(c)
+						return
+					}
+				}
+				runtime.Gosched()
 				inUse.Add(-1)
 				p.Release(c)
 			}
@@ -133,7 +146,7 @@ func TestPoolMaxSizeUnderLoad(t *testing.T) {
 func TestPoolMinSizeWarmAndRestored(t *testing.T) {
 	d := &dialer{}
 	p := newTestPool(t, ConnOptions{MinSize: 3, MaxSize: 5}, d)
-	eventually(t, time.Second, "3 warm connections", func() bool { return p.Stats().Idle == 3 })
+	wait.For(t, "3 warm connections", func() bool { return p.Stats().Idle == 3 })
 	c, err := p.Acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +159,7 @@ func TestPoolMinSizeWarmAndRestored(t *testing.T) {
 	if !c.closed.Load() {
 		t.Fatal("unhealthy connection was not closed")
 	}
-	eventually(t, time.Second, "minimum restored", func() bool { return p.Open() == 3 && p.Stats().Idle == 3 })
+	wait.For(t, "minimum restored", func() bool { return p.Open() == 3 && p.Stats().Idle == 3 })
 	if s := p.Stats(); s.Dropped != 1 {
 		t.Fatalf("stats %+v", s)
 	}
@@ -157,21 +170,22 @@ func TestPoolTTL(t *testing.T) {
 	d := &dialer{}
 	p := newTestPool(t, ConnOptions{MinSize: 1, MaxSize: 4, TTL: ttl}, d)
 	ctx := context.Background()
-	eventually(t, time.Second, "warm connection", func() bool { return p.Stats().Idle == 1 })
+	wait.For(t, "warm connection", func() bool { return p.Stats().Idle == 1 })
 	c1, _ := p.Acquire(ctx)
 	c2, _ := p.Acquire(ctx)
 	p.Release(c1)
 	p.Release(c2)
-	eventually(t, 20*ttl, "idle connections past the TTL to close", func() bool {
+	wait.For(t, "idle connections past the TTL to close", func() bool {
 		return c1.closed.Load() && c2.closed.Load()
 	})
 	if age := time.Since(c1.created); age < ttl {
 		t.Fatalf("closed at age %v, before the TTL", age)
 	}
-	eventually(t, time.Second, "minimum restored with a new connection", func() bool { return p.Open() == 1 })
+	wait.For(t, "minimum restored with a new connection", func() bool { return p.Open() == 1 })
 	// A connection held past its TTL is closed on release, not reused.
 	c3, _ := p.Acquire(ctx)
-	time.Sleep(ttl + 5*time.Millisecond)
+	acquired := time.Now()
+	wait.For(t, "the connection to outlive its TTL", func() bool { return time.Since(acquired) > ttl })
 	p.Release(c3)
 	if !c3.closed.Load() {
 		t.Fatal("an expired connection was kept on release")
@@ -202,7 +216,7 @@ func TestPoolWaitAndCancel(t *testing.T) {
 		}
 		got <- c
 	}()
-	eventually(t, time.Second, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
+	wait.For(t, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
 	p.Release(held)
 	if c := <-got; c != held {
 		t.Fatal("the waiter did not get the released connection")
@@ -215,7 +229,7 @@ func TestPoolWaitAndCancel(t *testing.T) {
 		}
 		got <- c
 	}()
-	eventually(t, time.Second, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
+	wait.For(t, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
 	held.broken.Store(true)
 	p.Release(held)
 	if c := <-got; c == held || c == nil {
@@ -276,7 +290,7 @@ func TestPoolResize(t *testing.T) {
 	held, _ := p.Acquire(ctx)
 	got := make(chan error, 1)
 	go func() { _, err := p.Acquire(ctx); got <- err }()
-	eventually(t, time.Second, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
+	wait.For(t, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
 	p.Resize(ConnOptions{MaxSize: 2, MinSize: 2})
 	if err := <-got; err != nil {
 		t.Fatal(err)
@@ -300,7 +314,7 @@ func TestPoolClose(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() { _, err := p.Acquire(ctx); got <- err }()
-	eventually(t, time.Second, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
+	wait.For(t, "a waiter", func() bool { return p.Stats().QueueDepth == 1 })
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}

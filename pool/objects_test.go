@@ -1,10 +1,13 @@
 package pool
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 type reqState struct {
@@ -84,27 +87,40 @@ func TestObjectsTTL(t *testing.T) {
 	for _, v := range objs {
 		o.Put(v)
 	}
-	// Not dropped before the TTL.
-	time.Sleep(ttl / 2)
-	if s := o.Stats(); s.Idle != 3 && time.Since(start) < ttl {
-		t.Fatalf("dropped before the TTL: %+v", s)
+	// Not dropped before the TTL: the poll sees a drop within one interval.
+	var early string
+	wait.For(t, "idle objects were not dropped after the TTL", func() bool {
+		s := o.Stats()
+		if age := time.Since(start); s.Idle != 3 && age < ttl && early == "" {
+			early = fmt.Sprintf("dropped after %v, before the TTL %v: %+v", age, ttl, s)
+		}
+		return s.Idle == 0
+	})
+	if early != "" {
+		t.Fatal(early)
 	}
-	eventually(t, 10*ttl, "idle objects were not dropped after the TTL", func() bool { return o.Stats().Idle == 0 })
 	if age := time.Since(start); age < ttl {
 		t.Fatalf("dropped after %v, before the TTL %v", age, ttl)
 	}
 	if s := o.Stats(); s.Dropped != 3 {
 		t.Fatalf("stats %+v, want 3 dropped", s)
 	}
-	// An object in steady use is not dropped.
+	// An object in steady use is not dropped: each round it idles while
+	// the sweeper runs once (a quarter of the TTL), six rounds in all.
 	v := o.Get()
+	want := made.Load()
 	for range 6 {
 		o.Put(v)
-		time.Sleep(ttl / 4)
+		put, tick := time.Now(), o.clock.Load()
+		wait.For(t, "a sweep", func() bool { return o.clock.Load() != tick })
+		idle := time.Since(put)
 		v = o.Get()
-	}
-	if made.Load() != 4 {
-		t.Fatalf("made %d objects, want 4: a busy object expired", made.Load())
+		if made.Load() != want {
+			if idle < ttl {
+				t.Fatalf("made %d objects, want %d: a busy object expired after %v idle", made.Load(), want, idle)
+			}
+			want = made.Load() // the machine stalled past the TTL: a fair drop
+		}
 	}
 	o.Put(v)
 }
@@ -131,7 +147,7 @@ func TestObjectsResize(t *testing.T) {
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
 			o.Resize(st.size, st.ttl)
-			eventually(t, time.Second, "idle count", func() bool { return o.Stats().Idle == st.wantIdle })
+			wait.For(t, "idle count", func() bool { return o.Stats().Idle == st.wantIdle })
 			if s := o.Stats(); s.Capacity != int64(st.size) {
 				t.Fatalf("capacity %d, want %d", s.Capacity, st.size)
 			}

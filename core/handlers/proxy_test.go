@@ -360,7 +360,10 @@ func newConnCounter(t *testing.T, delay time.Duration) *connCounter {
 	c := &connCounter{}
 	c.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raise(&c.peakBusy, c.busy.Add(1))
-		time.Sleep(delay)
+		select { // a slow upstream
+		case <-time.After(delay):
+		case <-r.Context().Done():
+		}
 		c.busy.Add(-1)
 		io.WriteString(w, "ok")
 	}))

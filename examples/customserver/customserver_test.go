@@ -21,6 +21,7 @@ import (
 
 	"github.com/switchyard/switchyard/core"
 	"github.com/switchyard/switchyard/core/admin"
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -45,15 +46,11 @@ func (s *server) logText() string {
 // submatches.
 func (s *server) waitLog(t *testing.T, re *regexp.Regexp) []string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(s.logText()); m != nil {
-			return m
-		}
-		time.Sleep(20 * time.Millisecond)
+	var m []string
+	if !wait.Check(30*time.Second, func() bool { m = re.FindStringSubmatch(s.logText()); return m != nil }) {
+		t.Fatalf("the server never logged %v; its log:\n%s", re, s.logText())
 	}
-	t.Fatalf("the server never logged %v; its log:\n%s", re, s.logText())
-	return nil
+	return m
 }
 
 // buildBinary builds examples/customserver with go build, as the docs do.
@@ -272,15 +269,12 @@ func TestCustomServer(t *testing.T) {
 // waitVersion polls /health until the config version differs from old.
 func waitVersion(t *testing.T, client *http.Client, base, old string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if v := version(t, client, base); v != old {
-			return v
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("/health still reports version %s 30s after the edit", old)
-	return ""
+	var v string
+	wait.Within(t, 30*time.Second, "/health to report a version other than "+old+" after the edit", func() bool {
+		v = version(t, client, base)
+		return v != old
+	})
+	return v
 }
 
 // The example config loads as the server loads it: every plugin built,

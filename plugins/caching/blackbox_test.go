@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/wait"
 )
 
 // TestBlackBox runs the thirteen black-box cases of the caching acceptance
@@ -242,7 +244,10 @@ func TestBlackBox(t *testing.T) {
 		{name: "20 concurrent cold GETs collapse; private followers go upstream", run: func(t *testing.T, e *env) {
 			for _, private := range []bool{false, true} {
 				up := &counter{fn: func(n int64, w http.ResponseWriter, r *http.Request) {
-					time.Sleep(200 * time.Millisecond)
+					if n == 1 {
+						// The leader answers once the 19 others wait for it.
+						wait.Check(wait.Deadline, func() bool { return followers() == 19 || r.Context().Err() != nil })
+					}
 					if private {
 						w.Header().Set("Cache-Control", "private, max-age=60")
 					} else {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/wait"
 	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
@@ -140,11 +141,11 @@ func TestCollapseVaryMismatch(t *testing.T) {
 	got := make([]string, 6)
 	langs := []string{"en", "en", "en", "fr", "fr", "de"}
 	wg.Go(func() { got[0] = get(t, srv, "GET", "/v", map[string]string{"Accept-Language": "en"}).body })
-	waitFor(t, func() bool { return e.cache.flights.busy([]byte("GET " + srv.URL + "/v")) })
+	wait.For(t, "a leader in flight", func() bool { return e.cache.flights.busy([]byte("GET " + srv.URL + "/v")) })
 	for i := 1; i < len(langs); i++ {
 		wg.Go(func() { got[i] = get(t, srv, "GET", "/v", map[string]string{"Accept-Language": langs[i]}).body })
 	}
-	time.Sleep(50 * time.Millisecond) // let the followers queue behind the leader
+	wait.For(t, "the followers to queue behind the leader", func() bool { return followers() == len(langs)-1 })
 	close(gate)
 	wg.Wait()
 	for i, l := range langs {
@@ -175,14 +176,14 @@ func TestPanickingUpstreamReleasesFollowers(t *testing.T) {
 		defer func() { done <- recover() }()
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/p", nil))
 	}()
-	waitFor(t, func() bool { return e.cache.flights.busy([]byte("GET http://example.com/p")) })
+	wait.For(t, "a leader in flight", func() bool { return e.cache.flights.busy([]byte("GET http://example.com/p")) })
 	follower := make(chan *httptest.ResponseRecorder)
 	go func() {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/p", nil))
 		follower <- rec
 	}()
-	time.Sleep(20 * time.Millisecond)
+	wait.For(t, "the follower to queue behind the leader", func() bool { return followers() == 1 })
 	close(gate)
 	if p := <-done; p != "upstream bug" {
 		t.Errorf("leader: recovered %v, want the upstream panic", p)
@@ -453,14 +454,19 @@ func TestSampledClock(t *testing.T) {
 	if !a.(*Cache).sampled || refs != 2 {
 		t.Fatalf("sampled %v, clock users %d; want the sampled clock with 2 users", a.(*Cache).sampled, refs)
 	}
-	before := a.(*Cache).now()
-	time.Sleep(3 * clockTick)
-	if d := a.(*Cache).now().Sub(before); d < clockTick || d > time.Second {
-		t.Errorf("sampled clock moved %v in %v", d, 3*clockTick)
+	before, start := a.(*Cache).now(), time.Now()
+	wait.For(t, "the sampled clock to move a tick", func() bool { return a.(*Cache).now().Sub(before) >= clockTick })
+	if d, real := a.(*Cache).now().Sub(before), time.Since(start); d > real+clockTick {
+		t.Errorf("sampled clock moved %v in %v", d, real)
 	}
-	if d := time.Since(a.(*Cache).now()); d < 0 || d > 10*clockTick {
-		t.Errorf("sampled clock is %v behind", d)
+	if d := time.Since(a.(*Cache).now()); d < 0 {
+		t.Errorf("sampled clock is %v ahead", -d)
 	}
+	// It keeps up with the wall clock: within a few ticks of it.
+	wait.For(t, "the sampled clock within 10 ticks of the wall clock", func() bool {
+		d := time.Since(a.(*Cache).now())
+		return d >= 0 && d <= 10*clockTick
+	})
 	set.Release()
 	wallClock.mu.Lock()
 	refs = wallClock.refs

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/wait"
 	"github.com/switchyard/switchyard/plugintest"
 	"github.com/switchyard/switchyard/registry"
 )
@@ -165,15 +166,15 @@ func TestReload(t *testing.T) {
 	// A slow request stays in flight on the old cache while max_size changes.
 	slowDone := make(chan struct{})
 	go func() { serve("/slow"); close(slowDone) }()
-	waitFor(t, func() bool { return g2.cache.flights.busy([]byte("GET http://example.com/slow")) })
+	wait.For(t, "the slow request in flight", func() bool { return g2.cache.flights.busy([]byte("GET http://example.com/slow")) })
 	g3 := build("2MB", 2)
 	if g3.cache == g2.cache {
 		t.Fatal("a changed max_size reused the old cache")
 	}
 	swapped := make(chan struct{})
 	go func() { swap(g3); close(swapped) }()
-	time.Sleep(20 * time.Millisecond)
-	if g2.cache.closeCalls.Load() != 0 {
+	// Give a wrong close a moment to happen; a right one waits for the request.
+	if wait.Check(20*time.Millisecond, func() bool { return g2.cache.closeCalls.Load() != 0 }) {
 		t.Fatal("the old cache was closed while a request was still in flight")
 	}
 	close(slowRelease)

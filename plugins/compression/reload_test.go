@@ -4,10 +4,10 @@ import (
 	"net/http"
 	"runtime"
 	"testing"
-	"time"
 	"weak"
 
 	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/wait"
 	"go.uber.org/goleak"
 )
 
@@ -89,14 +89,21 @@ func TestRebuildCyclesLeakNothing(t *testing.T) {
 	if testing.Short() {
 		cycles = 100
 	}
-	settleEncoders := func() int64 {
+	collect := func() int64 {
 		for range 3 {
 			runtime.GC()
 		}
-		time.Sleep(10 * time.Millisecond) // cleanups run on their own goroutine
 		return liveEncoders.Load()
 	}
-	baseline := settleEncoders()
+	// Cleanups run on their own goroutine: the baseline is the count once
+	// two collections in a row leave it unchanged.
+	baseline := int64(-1)
+	wait.For(t, "the encoder count to settle", func() bool {
+		n := collect()
+		same := n == baseline
+		baseline = n
+		return same
+	})
 
 	reg := instances.New(instances.Options{}) // TTL 0: retired instances close at once
 	defer reg.Close()
@@ -136,22 +143,19 @@ func TestRebuildCyclesLeakNothing(t *testing.T) {
 		t.Errorf("encoders in use after a finished response: %d", maxInUse)
 	}
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		live := settleEncoders()
-		alive := 0
+	var live int64
+	var alive int
+	if !wait.Check(wait.Deadline, func() bool {
+		live, alive = collect(), 0
 		for _, w := range retired {
 			if w.Value() != nil {
 				alive++
 			}
 		}
-		if live <= baseline && alive == 0 {
-			t.Logf("%d cycles: encoders live %d (baseline %d), retired instances alive %d", cycles, live, baseline, alive)
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %d cycles: %d encoders live (baseline %d), %d of %d retired instances not collected",
-				cycles, live, baseline, alive, len(retired))
-		}
+		return live <= baseline && alive == 0
+	}) {
+		t.Fatalf("after %d cycles: %d encoders live (baseline %d), %d of %d retired instances not collected",
+			cycles, live, baseline, alive, len(retired))
 	}
+	t.Logf("%d cycles: encoders live %d (baseline %d), retired instances alive %d", cycles, live, baseline, alive)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard/switchyard/internal/wait"
 	"go.uber.org/goleak"
 )
 
@@ -118,15 +119,10 @@ func TestCachedPathHits(t *testing.T) {
 	}
 	defer in.Close()
 	var last string
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) { // the cache admits entries asynchronously
-		w := serve(t, in.Handler, "/api/doc", nil)
-		if last = w.Header().Get("X-Cache"); last == "HIT" {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("X-Cache = %q after 2s of requests, want HIT", last)
+	wait.For(t, "X-Cache: HIT", func() bool { // the cache admits entries asynchronously
+		last = serve(t, in.Handler, "/api/doc", nil).Header().Get("X-Cache")
+		return last == "HIT"
+	})
 }
 
 // TestReloadScenarioReloads rewrites the reload scenario's file and waits
@@ -144,13 +140,9 @@ func TestReloadScenarioReloads(t *testing.T) {
 	if err := WriteReloadConfig(dir, 1); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for body(t, serve(t, in.Handler, "/version", nil)) != "config 1" {
-		if time.Now().After(deadline) {
-			t.Fatal("the host did not reload the rewritten config within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, "the host to reload the rewritten config", func() bool {
+		return body(t, serve(t, in.Handler, "/version", nil)) == "config 1"
+	})
 	if ok, failed := in.Reloads(); ok < 2 || failed != 0 {
 		t.Errorf("Reloads() = %d ok, %d failed; want >= 2 ok, 0 failed", ok, failed)
 	}
