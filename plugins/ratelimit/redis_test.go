@@ -95,7 +95,9 @@ func TestAcceptance5SharedRedisAndOutage(t *testing.T) {
 	// checked below is the timeout plus scheduling slack. The timeout itself
 	// is checked against a silent Redis in TestRedisTimeoutBlackHole.
 	const timeout = time.Second
-	const slack = 150 * time.Millisecond
+	// Half the timeout: a request that waited for it would exceed this
+	// however busy the machine, one that was refused at once does not.
+	const slack = timeout / 2
 	type host struct {
 		e *env
 		h http.Handler
@@ -196,7 +198,9 @@ func TestRedisTimeoutBlackHole(t *testing.T) {
 	// The bound allows for scheduling on a loaded machine; without the
 	// timeout a call would wait for go-redis's defaults (seconds, retried).
 	const timeout = 100 * time.Millisecond
-	const slack = 150 * time.Millisecond
+	// Far below go-redis's own defaults (a 3s read timeout, retried), so
+	// that a busy machine's scheduling never decides the test.
+	const slack = 900 * time.Millisecond
 	e := newEnv(t)
 	l, set := e.build("hole", redisCfg(ln.Addr().String(), timeout.String()))
 	defer set.Release()
