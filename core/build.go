@@ -399,11 +399,9 @@ func (b *builder) handler(key string, hc config.Handler) (http.Handler, string, 
 		if b.snap.tracer != nil {
 			rt = b.snap.tracer.Transport(rt)
 		}
-		opts := []handlers.ProxyOption{handlers.WriteTimeout(b.cfg.Server.WriteTimeout), handlers.CopyBuffers(b.h.pools.Buffers)}
-		if len(ips.Trusted()) > 0 { // else no peer is trusted: parse no address
-			opts = append(opts, handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }))
-		}
-		h, err := handlers.Proxy(hc.Proxy.Upstream, rt, b.h.log, opts...)
+		h, err := handlers.Proxy(hc.Proxy.Upstream, rt, b.h.log,
+			handlers.TrustForwarded(func(r *http.Request) bool { return ips.IsTrusted(clientip.Peer(r)) }),
+			handlers.WriteTimeout(b.cfg.Server.WriteTimeout))
 		if err != nil {
 			return nil, "", keyed(key+".proxy.upstream", err)
 		}

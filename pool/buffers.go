@@ -169,15 +169,6 @@ func (b *Buffers) Resize(o BufferOptions) {
 	}
 }
 
-// MaxSize returns the largest capacity the pool keeps (BufferOptions.MaxSize
-// in force), without taking the Resize lock.
-func (b *Buffers) MaxSize() int {
-	if b == nil {
-		return DefaultBufferMaxSize
-	}
-	return int(b.maxSize.Load())
-}
-
 // Options returns the options in force, with defaults filled in.
 func (b *Buffers) Options() BufferOptions {
 	b.mu.Lock()

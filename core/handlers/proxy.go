@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/core/config"
-	"github.com/switchyard/switchyard/pool"
 )
 
 // Transport timeouts that the connection pool settings do not cover.
@@ -87,18 +85,6 @@ type ProxyOption func(*proxyOptions)
 type proxyOptions struct {
 	trustForwarded func(*http.Request) bool
 	writeTimeout   time.Duration
-	buffers        httputil.BufferPool
-}
-
-// CopyBuffers makes the proxy copy response bodies through buffers of bp
-// (the host's performance.memory.buffer_pool) instead of its own pool.
-// Each copy takes one buffer of min(32 KiB, the pool's largest size).
-func CopyBuffers(bp *pool.Buffers) ProxyOption {
-	return func(o *proxyOptions) {
-		if bp != nil {
-			o.buffers = &hostBuffers{bp: bp}
-		}
-	}
 }
 
 // WriteTimeout tells the proxy the server's write timeout
@@ -204,10 +190,6 @@ func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, op
 	tooLarge := jsonErrorBody("request body too large")
 	logger = logger.With("upstream", host)
 
-	var bufs httputil.BufferPool = copyBuffers
-	if o.buffers != nil {
-		bufs = o.buffers
-	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			trusted := o.trustForwarded != nil && o.trustForwarded(pr.In)
@@ -232,7 +214,7 @@ func Proxy(upstream string, transport http.RoundTripper, logger *slog.Logger, op
 		// 0: flush when the copy ends, except for text/event-stream and
 		// unknown-length responses, which ReverseProxy flushes at once (-1).
 		FlushInterval: 0,
-		BufferPool:    bufs,
+		BufferPool:    copyBuffers,
 		ErrorLog:      slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			status, body := http.StatusBadGateway, badGateway
@@ -352,31 +334,4 @@ func (b *bufferPool) Put(buf []byte) {
 	if len(buf) == copyBufferSize {
 		b.p.Put((*[copyBufferSize]byte)(buf))
 	}
-}
-
-// hostBuffers lends the host's buffer pool to httputil.ReverseProxy, which
-// deals in byte slices: Get hands out a pooled buffer's storage, and Put
-// wraps the slice in a bytes.Buffer shell again. Shells are recycled, so a
-// copy allocates nothing once the pools are warm.
-type hostBuffers struct {
-	bp     *pool.Buffers
-	shells sync.Pool // *bytes.Buffer without storage
-}
-
-func (h *hostBuffers) Get() []byte {
-	size := min(copyBufferSize, h.bp.MaxSize())
-	b := h.bp.GetSize(size)
-	buf := b.AvailableBuffer()[:b.Cap()]
-	*b = bytes.Buffer{}
-	h.shells.Put(b)
-	return buf
-}
-
-func (h *hostBuffers) Put(buf []byte) {
-	b, _ := h.shells.Get().(*bytes.Buffer)
-	if b == nil {
-		b = new(bytes.Buffer)
-	}
-	*b = *bytes.NewBuffer(buf[:0])
-	h.bp.Put(b)
 }

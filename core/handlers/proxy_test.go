@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/core/config"
-	"github.com/switchyard/switchyard/pool"
 )
 
 // testTransport is a pool-sized transport whose idle connections are
@@ -449,7 +448,6 @@ func BenchmarkProxy(b *testing.B) {
 	}{
 		{"plain", nil},
 		{"write_timeout", []ProxyOption{WriteTimeout(30 * time.Second)}},
-		{"host_buffers", []ProxyOption{CopyBuffers(pool.NewBuffers(pool.BufferOptions{MaxSize: 1 << 20, Count: 100}))}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			h, err := Proxy(up.URL, tr, nil, bc.opts...)
