@@ -1,19 +1,19 @@
 package caching_test
 
 import (
-	"bytes"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard/switchyard/internal/proctime"
 
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/switchyard/switchyard/internal/instances"
+	"github.com/switchyard/switchyard/internal/mapcache"
 
 	_ "github.com/switchyard/switchyard/plugins/compression"
 )
@@ -83,7 +83,7 @@ func cachedGzip(tb testing.TB) http.Handler {
 // mapCachedGzip is the hand-written cache in front of middleware.Compress(5).
 func mapCachedGzip(tb testing.TB) http.Handler {
 	tb.Helper()
-	h := newMapCache(10_000, 300*time.Second).handler(middleware.Compress(5)(gzipDocHandler()))
+	h := mapcache.New(10_000, 300*time.Second).Handler(middleware.Compress(5)(gzipDocHandler()))
 	warmGzip(tb, h, "HIT")
 	return h
 }
@@ -112,13 +112,13 @@ func serveGzipWriter(b *testing.B, h http.Handler) {
 	w := &bufWriter{h: make(http.Header, 16), buf: make([]byte, 0, 8192)}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(gzipDoc)))
-	cpu0 := processCPU()
+	cpu0 := proctime.CPU()
 	for b.Loop() {
 		clear(w.h)
 		w.status, w.buf = 0, w.buf[:0]
 		h.ServeHTTP(w, r)
 	}
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(proctime.CPU()-cpu0)/float64(b.N), "cpu-ns/op")
 	if w.status != http.StatusOK || len(w.buf) == 0 {
 		b.Fatalf("status %d, %d bytes", w.status, len(w.buf))
 	}
@@ -148,99 +148,4 @@ func BenchmarkGzipHit(b *testing.B) {
 			})
 		})
 	}
-}
-
-// mapCache is the response cache one writes by hand, as the bench suite's
-// chi baseline has it: a map under an RWMutex, keyed by method, host, URI
-// and Accept-Encoding, holding 200 responses for a fixed TTL.
-type mapCache struct {
-	mu      sync.RWMutex
-	entries map[string]*mapEntry
-	max     int
-	ttl     time.Duration
-}
-
-type mapEntry struct {
-	status  int
-	header  http.Header
-	body    []byte
-	expires time.Time
-}
-
-func newMapCache(maxEntries int, ttl time.Duration) *mapCache {
-	return &mapCache{entries: map[string]*mapEntry{}, max: maxEntries, ttl: ttl}
-}
-
-func (c *mapCache) handler(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			next.ServeHTTP(w, r)
-			return
-		}
-		key := r.Method + " " + r.Host + r.URL.RequestURI() + " " + r.Header.Get("Accept-Encoding")
-		c.mu.RLock()
-		e := c.entries[key]
-		c.mu.RUnlock()
-		if e != nil && time.Now().Before(e.expires) {
-			h := w.Header()
-			for k, v := range e.header {
-				h[k] = v
-			}
-			h.Set("X-Cache", "HIT")
-			w.WriteHeader(e.status)
-			_, _ = w.Write(e.body)
-			return
-		}
-		w.Header().Set("X-Cache", "MISS")
-		cw := &mapCapture{ResponseWriter: w}
-		next.ServeHTTP(cw, r)
-		cc := w.Header().Get("Cache-Control")
-		if cw.status != http.StatusOK || strings.Contains(cc, "no-store") || strings.Contains(cc, "private") {
-			return
-		}
-		e = &mapEntry{status: cw.status, header: w.Header().Clone(), body: cw.body.Bytes(), expires: time.Now().Add(c.ttl)}
-		c.mu.Lock()
-		if len(c.entries) >= c.max {
-			for k := range c.entries {
-				delete(c.entries, k)
-				break
-			}
-		}
-		c.entries[key] = e
-		c.mu.Unlock()
-	})
-}
-
-// mapCapture writes through and keeps a copy of the body.
-type mapCapture struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (cw *mapCapture) WriteHeader(code int) {
-	if cw.status == 0 {
-		cw.status = code
-	}
-	cw.ResponseWriter.WriteHeader(code)
-}
-
-func (cw *mapCapture) Write(p []byte) (int, error) {
-	if cw.status == 0 {
-		cw.status = http.StatusOK
-	}
-	cw.body.Write(p)
-	return cw.ResponseWriter.Write(p)
-}
-
-func (cw *mapCapture) Unwrap() http.ResponseWriter { return cw.ResponseWriter }
-
-// processCPU is the CPU time the process has used, user and system: on a
-// shared machine, CPU per operation is steadier than wall time.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

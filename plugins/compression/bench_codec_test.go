@@ -8,9 +8,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/switchyard/switchyard/internal/proctime"
 
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/pgzip"
@@ -93,7 +93,7 @@ func BenchmarkGzipCodecs(b *testing.B) {
 			var out bytes.Buffer
 			b.SetBytes(int64(len(doc)))
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := proctime.CPU()
 			for b.Loop() {
 				out.Reset()
 				w := pool.Get().(codecWriter)
@@ -103,18 +103,8 @@ func BenchmarkGzipCodecs(b *testing.B) {
 				w.Reset(io.Discard)
 				pool.Put(w)
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(proctime.CPU()-cpu0)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(out.Len()), "bytes")
 		})
 	}
-}
-
-// processCPU is the CPU time the process has used (user and system): on a
-// shared machine, CPU per operation is steadier than wall time per operation.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

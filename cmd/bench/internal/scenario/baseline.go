@@ -1,14 +1,11 @@
 package scenario
 
 import (
-	"bytes"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/switchyard/switchyard/core/config"
 	"github.com/switchyard/switchyard/core/handlers"
+	"github.com/switchyard/switchyard/internal/mapcache"
 )
 
 // The baselines: the same application handlers served the way one writes a
@@ -105,10 +103,10 @@ func chiCached() http.Handler {
 // the map holds the gzip bytes of the document (the key includes
 // Accept-Encoding).
 func chiCachedGzip() http.Handler {
-	cache := newMapCache(10_000, 300*time.Second)
+	cache := mapcache.New(10_000, 300*time.Second)
 	r := chi.NewRouter()
-	r.With(cache.handler, middleware.Compress(5)).Method(http.MethodGet, "/api/doc", DocHandler())
-	r.With(cache.handler, middleware.Compress(5)).Method(http.MethodHead, "/api/doc", DocHandler())
+	r.With(cache.Handler, middleware.Compress(5)).Method(http.MethodGet, "/api/doc", DocHandler())
+	r.With(cache.Handler, middleware.Compress(5)).Method(http.MethodHead, "/api/doc", DocHandler())
 	return r
 }
 
@@ -127,7 +125,7 @@ func chiFull() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := newPromMiddleware(reg)
-	cache := newMapCache(10_000, 60*time.Second)
+	cache := mapcache.New(10_000, 60*time.Second)
 
 	r := chi.NewRouter()
 	r.Use(middleware.ClientIPFromRemoteAddr)
@@ -137,7 +135,7 @@ func chiFull() http.Handler {
 	r.Use(metrics.handler)
 	r.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	r.With(
-		cache.handler,
+		cache.Handler,
 		middleware.Maybe(middleware.Compress(5), func(r *http.Request) bool { return r.Header.Get("X-No-Gzip") == "" }),
 	).Method(http.MethodGet, "/api/items/{id}", ItemHandler())
 	return r
@@ -178,89 +176,3 @@ func (m *promMiddleware) handler(next http.Handler) http.Handler {
 		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
 	})
 }
-
-// mapCache is the response cache one writes by hand: a map under an
-// RWMutex, keyed by method, host, URI and Accept-Encoding, holding 200
-// responses without no-store or private for a fixed TTL, dropping an
-// arbitrary entry when full.
-type mapCache struct {
-	mu      sync.RWMutex
-	entries map[string]*cacheEntry
-	max     int
-	ttl     time.Duration
-}
-
-type cacheEntry struct {
-	status  int
-	header  http.Header
-	body    []byte
-	expires time.Time
-}
-
-func newMapCache(maxEntries int, ttl time.Duration) *mapCache {
-	return &mapCache{entries: map[string]*cacheEntry{}, max: maxEntries, ttl: ttl}
-}
-
-func (c *mapCache) handler(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			next.ServeHTTP(w, r)
-			return
-		}
-		key := r.Method + " " + r.Host + r.URL.RequestURI() + " " + r.Header.Get("Accept-Encoding")
-		c.mu.RLock()
-		e := c.entries[key]
-		c.mu.RUnlock()
-		if e != nil && time.Now().Before(e.expires) {
-			h := w.Header()
-			for k, v := range e.header {
-				h[k] = v
-			}
-			h.Set("X-Cache", "HIT")
-			w.WriteHeader(e.status)
-			_, _ = w.Write(e.body)
-			return
-		}
-		w.Header().Set("X-Cache", "MISS")
-		cw := &captureWriter{ResponseWriter: w}
-		next.ServeHTTP(cw, r)
-		cc := w.Header().Get("Cache-Control")
-		if cw.status != http.StatusOK || strings.Contains(cc, "no-store") || strings.Contains(cc, "private") {
-			return
-		}
-		e = &cacheEntry{status: cw.status, header: w.Header().Clone(), body: cw.body.Bytes(), expires: time.Now().Add(c.ttl)}
-		c.mu.Lock()
-		if len(c.entries) >= c.max {
-			for k := range c.entries {
-				delete(c.entries, k)
-				break
-			}
-		}
-		c.entries[key] = e
-		c.mu.Unlock()
-	})
-}
-
-// captureWriter writes through and keeps a copy of the body.
-type captureWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (cw *captureWriter) WriteHeader(code int) {
-	if cw.status == 0 {
-		cw.status = code
-	}
-	cw.ResponseWriter.WriteHeader(code)
-}
-
-func (cw *captureWriter) Write(p []byte) (int, error) {
-	if cw.status == 0 {
-		cw.status = http.StatusOK
-	}
-	cw.body.Write(p)
-	return cw.ResponseWriter.Write(p)
-}
-
-func (cw *captureWriter) Unwrap() http.ResponseWriter { return cw.ResponseWriter }

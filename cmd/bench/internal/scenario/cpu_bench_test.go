@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/switchyard/switchyard/internal/proctime"
 )
 
 // BenchmarkServerCPU serves the cached gzip hit's and the full stack's
@@ -34,23 +34,14 @@ func BenchmarkServerCPU(b *testing.B) {
 				w := &discardWriter{h: http.Header{}}
 				var i int
 				b.ReportAllocs()
-				cpu0 := processCPU()
+				cpu0 := proctime.CPU()
 				for b.Loop() {
 					clear(w.h)
 					in.Handler.ServeHTTP(w, reqs[i%len(reqs)])
 					i++
 				}
-				b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(proctime.CPU()-cpu0)/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}
-}
-
-// processCPU is the CPU time the process has used, user and system.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
