@@ -265,29 +265,12 @@ func compileVars(key string, v any) (matcher, error) {
 			if !ok {
 				return false
 			}
-			if !h.present && !h.g.match(varText(val)) {
+			if !h.present && !h.g.match(reqvars.Text(val)) {
 				return false
 			}
 		}
 		return true
 	}, nil
-}
-
-// varText is a request value as the vars matcher compares it.
-func varText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case fmt.Stringer:
-		return x.String()
-	case bool:
-		return strconv.FormatBool(x)
-	case int:
-		return strconv.Itoa(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	}
-	return fmt.Sprint(v)
 }
 
 func compileQueries(key string, v any) (matcher, error) {

@@ -6,7 +6,9 @@ package reqvars
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 )
 
 // ctxKey is the context key of a request's values.
@@ -93,4 +95,23 @@ func (vs *Vars) All(fn func(name string, v any)) {
 	for i, n := range vs.names {
 		fn(n, vs.vals[i])
 	}
+}
+
+// Text is a request value as text, the way matchers compare it and rate
+// limiters key on it: strings as they are, Stringers by their String,
+// booleans and integers in decimal, anything else as fmt prints it.
+func Text(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case fmt.Stringer:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	}
+	return fmt.Sprint(v)
 }

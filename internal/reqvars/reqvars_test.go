@@ -3,6 +3,7 @@ package reqvars
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
 )
 
@@ -40,6 +41,21 @@ func TestGetAllocatesNothing(t *testing.T) {
 	for name, r := range map[string]*http.Request{"none": plain, "set": Set(plain, "user", "alice")} {
 		if n := testing.AllocsPerRun(1000, func() { Get(r, "user") }); n != 0 {
 			t.Errorf("%s: Get allocates %v", name, n)
+		}
+	}
+}
+
+func TestText(t *testing.T) {
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{"abc", "abc"}, {true, "true"}, {42, "42"}, {int64(-7), "-7"},
+		{netip.MustParseAddr("10.0.0.1"), "10.0.0.1"}, {3.5, "3.5"}, {nil, "<nil>"},
+	}
+	for _, tc := range tests {
+		if got := Text(tc.v); got != tc.want {
+			t.Errorf("Text(%#v) = %q, want %q", tc.v, got, tc.want)
 		}
 	}
 }

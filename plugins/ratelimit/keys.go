@@ -3,14 +3,13 @@ package ratelimit
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"hash/maphash"
 	"net/http"
 	"net/netip"
-	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/switchyard/switchyard/internal/reqvars"
 	"github.com/switchyard/switchyard/registry"
 )
 
@@ -121,7 +120,7 @@ func (kr *keyer) key(r *http.Request) bucketKey {
 		return bucketKey{kind: kindRoute, s: r.URL.Path}
 	case sourceVar:
 		if v, ok := registry.Value(r, kr.spec.name); ok {
-			if s := varText(v); s != "" {
+			if s := reqvars.Text(v); s != "" {
 				return bucketKey{kind: kindVar, s: s}
 			}
 		}
@@ -133,22 +132,6 @@ func (kr *keyer) key(r *http.Request) bucketKey {
 		return kr.ipKey(r, kindAnonIP)
 	}
 	return kr.ipKey(r, kindIP)
-}
-
-// varText is a request value as a bucket key: strings as they are, other
-// values as fmt prints them.
-func varText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case fmt.Stringer:
-		return x.String()
-	case int:
-		return strconv.Itoa(x)
-	case int64:
-		return strconv.FormatInt(x, 10)
-	}
-	return fmt.Sprint(v)
 }
 
 // ipKey keys r by its client address: IPv4 as is, IPv6 by its prefix.
