@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/switchyard/switchyard/internal/redistest"
@@ -16,16 +17,8 @@ import (
 // comes back, a purge sent right after it came back reaches it, and the
 // failed one is retried until Redis confirms it.
 func TestPurgeWhileRedisStalls(t *testing.T) {
-	srv := redistest.Start(t)
 	const prefix = "test:stall:"
-	cfg := map[string]any{"store": "redis", "redis": map[string]any{"addr": srv.Addr(), "prefix": prefix, "timeout": "100ms"}}
-	e := newEnv(t, cfg, withRealClock())
-	up := &counter{fn: func(n int64, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=600")
-		fmt.Fprint(w, "v", n)
-	}}
-	a := e.server(up)
-	hdr := map[string]string{"Host": "shop.example"}
+	srv, e, up, a, hdr := redisPurgeEnv(t, prefix)
 	if r := get(t, a, "GET", "/p", hdr); r.header.Get("Cache-Status") != "switchyard; fwd=uri-miss; stored" {
 		t.Fatalf("first GET: Cache-Status %q", r.header.Get("Cache-Status"))
 	}
@@ -66,16 +59,8 @@ func TestPurgeWhileRedisStalls(t *testing.T) {
 // While a purge of the shared tier is unconfirmed, what it covers is not
 // served from Redis, even once Redis answers again.
 func TestUnconfirmedPurgeHidesRedisEntries(t *testing.T) {
-	srv := redistest.Start(t)
 	const prefix = "test:mark:"
-	cfg := map[string]any{"store": "redis", "redis": map[string]any{"addr": srv.Addr(), "prefix": prefix, "timeout": "100ms"}}
-	e := newEnv(t, cfg, withRealClock())
-	up := &counter{fn: func(n int64, w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "max-age=600")
-		fmt.Fprint(w, "v", n)
-	}}
-	a := e.server(up)
-	hdr := map[string]string{"Host": "shop.example"}
+	_, e, _, a, hdr := redisPurgeEnv(t, prefix)
 	get(t, a, "GET", "/m", hdr)
 	// A purge that Redis did not confirm, as after a stall: the memory tier
 	// is purged, Redis still holds the entry.
@@ -89,4 +74,20 @@ func TestUnconfirmedPurgeHidesRedisEntries(t *testing.T) {
 	if r := get(t, a, "GET", "/m", hdr); r.header.Get("X-Cache") != "HIT" || r.body != "v2" {
 		t.Fatalf("the response stored after the purge: X-Cache %q body %q, want a HIT of v2 from Redis", r.header.Get("X-Cache"), r.body)
 	}
+}
+
+// redisPurgeEnv is a cache on a Redis store of its own (keys under prefix,
+// a 100ms timeout) served by a test server in front of up, an upstream that
+// answers "vN", cacheable for ten minutes; hdr names the host of the test
+// requests.
+func redisPurgeEnv(t *testing.T, prefix string) (*redistest.Server, *env, *counter, *httptest.Server, map[string]string) {
+	t.Helper()
+	srv := redistest.Start(t)
+	cfg := map[string]any{"store": "redis", "redis": map[string]any{"addr": srv.Addr(), "prefix": prefix, "timeout": "100ms"}}
+	e := newEnv(t, cfg, withRealClock())
+	up := &counter{fn: func(n int64, w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		fmt.Fprint(w, "v", n)
+	}}
+	return srv, e, up, e.server(up), map[string]string{"Host": "shop.example"}
 }
